@@ -1,0 +1,109 @@
+"""The ``dreambridge`` command: argparse subcommands over one engine.
+
+``get_parser()`` builds the parser; ``main(argv)`` returns the exit code. Heavy imports
+(torch, soundfile) happen after parsing so ``--help`` is instant. Expected errors
+(:class:`~dreambridge.presets.errors.DreamError`) print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+__all__ = ["get_parser", "main"]
+
+
+def _add_dream_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="factory preset name or a .toml file (default: default)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter (repeatable), e.g. --set layer=2 --set lowpass_hz=8000")
+    p.add_argument("--model", default="default", help="shipped model name or a model directory (default: default)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device (default: auto)")
+    p.add_argument("--backend", default="torch", choices=["torch"], help="gradient backend (default: torch)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the preset's)")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
+    p.add_argument("input", nargs="?", help="input audio file (omit with --init noise|silence)")
+    p.add_argument("-o", "--output", required=True, help="output audio file")
+    p.add_argument("--init", choices=["input", "noise", "silence"], default=None, help="start from the input, white noise or silence")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="length when dreaming from noise/silence (default 4)")
+    p.add_argument("--subtype", default=None, help="output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_dream_args(p)
+
+    p = sub.add_parser("presets", help="list or show presets")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("name", nargs="?")
+
+    p = sub.add_parser("models", help="list or show shipped models")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("name", nargs="?")
+
+    p = sub.add_parser("data", help="build a training set from package-registry audio")
+    p.add_argument("set", choices=["instruments"])
+    p.add_argument("out_dir")
+
+    p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
+    p.add_argument("dataset_dir")
+    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("--arch", default="model2", choices=["model1", "model2", "ardila6"])
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--lr-step", type=int, default=None, help="epochs between x0.1 learning-rate steps (default: epochs/2)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the directory's train_state.pt")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("bench", help="measure dream speed on this machine")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--model", default="default")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
+    p.add_argument("--repeats", type=int, default=5)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("dreambridge")
+    except Exception:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from dreambridge.presets.errors import DreamError
+
+    try:
+        from . import commands
+
+        return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
+    except DreamError as exc:
+        print(f"dreambridge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def command_line(argv: list[str]) -> str:
+    """The exact command, for model cards and reports."""
+    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Implementations of the CLI subcommands (imported after argument parsing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from dreambridge.presets import DreamParams, load_preset, parse_assignment
+from dreambridge.presets.errors import AudioIOError, ParameterError
+
+__all__ = ["resolve_params", "cmd_dream", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_bench"]
+
+
+def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
+    """Preset, then ``--set`` overrides, then ``--seed``/``--init``: one validated DreamParams."""
+    params = load_preset(preset).params
+    changes = dict(parse_assignment(s) for s in sets)
+    if seed is not None:
+        changes["seed"] = seed
+    if init is not None:
+        changes["init"] = init
+    return params.replace(**changes)
+
+
+def cmd_dream(args, argv) -> int:
+    from .audio_io import check_output_path, output_format, probe
+
+    params = resolve_params(args.preset, args.sets, args.seed, args.init)
+    if params.init == "input":
+        if args.input is None:
+            raise ParameterError("give an INPUT file, or --init noise|silence with --duration SECONDS")
+        if args.duration is not None:
+            raise ParameterError("--duration is only for --init noise|silence; an input file sets its own length")
+        info = probe(args.input)
+        output_format(args.output, info, args.subtype)
+    else:
+        if args.input is not None:
+            raise ParameterError(f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input")
+        if args.duration is not None and not 0 < args.duration <= 3600:
+            raise ParameterError(f"--duration {args.duration:g} is outside 0..3600 seconds")
+        output_format(args.output, None, args.subtype)
+    check_output_path(args.output, args.overwrite, [args.input])
+
+    from .engine import Dreamer
+    from .files import dream_file, dream_to_file
+
+    dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    if params.init == "input":
+        stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet)
+        seconds = info.seconds
+    else:
+        seconds = args.duration or 4.0
+        stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet)
+    print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
+          f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device.type}")
+    return 0
+
+
+def cmd_presets(args, argv) -> int:
+    from dreambridge.presets import PARAM_DOCS, list_presets
+
+    if args.action == "list":
+        for name in list_presets():
+            print(f"{name:20s} {load_preset(name).description}")
+        return 0
+    if not args.name:
+        raise ParameterError("presets show needs a NAME (see 'dreambridge presets list')")
+    preset = load_preset(args.name)
+    print(f"# {preset.name}: {preset.description}\n# file: {preset.path}")
+    defaults = DreamParams()
+    for key, value in preset.params.to_dict().items():
+        mark = "" if value == getattr(defaults, key) else "   # set by the preset"
+        print(f"{key} = {json.dumps(value)}   # {PARAM_DOCS[key][0]}{mark}")
+    return 0
+
+
+def cmd_models(args, argv) -> int:
+    from dreambridge.models.zoo import default_model_name, describe, list_models
+
+    if args.action == "list":
+        default = default_model_name()
+        print(f"{'name':28s} {'arch':8s} {'classes':>7s} {'test acc':>8s} {'rate':>6s} {'params':>8s}")
+        for name in list_models():
+            card = describe(name)
+            acc = card.get("test_accuracy")
+            print(f"{name + (' (default)' if name == default else ''):28s} {card['architecture']['arch']:8s} "
+                  f"{len(card['class_names']):7d} {'' if acc is None else f'{acc * 100:7.1f}%':>8s} "
+                  f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:8d}")
+        return 0
+    card = describe(args.name or "default")
+    card = {k: v for k, v in card.items() if k != "training"} | {
+        "training": {k: v for k, v in card.get("training", {}).items() if k != "history"}
+    }
+    print(json.dumps(card, indent=2))
+    return 0
+
+
+def cmd_data(args, argv) -> int:
+    from dreambridge.models.data import build_instruments
+
+    manifest = build_instruments(args.out_dir)
+    print(f"{args.set}: {manifest['n_files']} files, {manifest['n_classes']} classes, "
+          f"{manifest['total_seconds'] / 60:.1f} min -> {args.out_dir}")
+    return 0
+
+
+def cmd_train(args, argv) -> int:
+    from dreambridge.models.train import train
+
+    from .cli import command_line
+
+    card = train(
+        args.dataset_dir,
+        args.output,
+        arch=args.arch,
+        epochs=args.epochs,
+        lr_step_epochs=args.lr_step,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        resume=args.resume,
+        command=command_line(argv),
+        progress=not args.quiet,
+    )
+    print(f"{card['architecture']['arch']}: test accuracy {card['test_accuracy']:.3f} -> {args.output}")
+    return 0
+
+
+def cmd_bench(args, argv) -> int:
+    from .bench import format_report, run_bench
+
+    report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report))
+    return 0

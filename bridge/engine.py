@@ -1,0 +1,211 @@
+"""The dream engine: ``Dreamer`` and its excerpt scheduler.
+
+Audio is ``(n_channels, n_samples)`` float32. A signal of any length is dreamed excerpt
+by excerpt (``excerpt_seconds`` long, ``crossfade_seconds`` overlap, see
+``dreambridge.dsp.windows``); each channel of each excerpt is one item of a batch, and
+each excerpt draws its noise and offsets from its own seeded generator, so the result
+depends only on the parameters and the signal: not on block sizes, batch sizes or how a
+file is read. Files at another rate are resampled per excerpt to the model's rate and
+back (polyphase, zero-phase), so the output is sample-aligned with the input.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dreambridge.dsp.normalize import db_to_gain
+from dreambridge.dsp.resample import resample
+from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
+from dreambridge.presets.errors import ParameterError
+from dreambridge.presets.params import DreamParams
+
+from .loop import dream_loop
+from .selection import resolve_selection
+
+__all__ = ["Dreamer", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK"]
+
+CEILING_DB = -0.1  # no output sample above -0.1 dBFS
+NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
+SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
+
+
+@dataclass
+class RenderStats:
+    n_samples: int = 0
+    n_excerpts: int = 0
+    seconds: float = 0.0
+
+
+class Dreamer:
+    """Dream audio through a raw-waveform network.
+
+    Parameters
+    ----------
+    model : str, path or (RawAudioNet, card)
+        A shipped model name (``"default"``), a model directory, or a loaded model and card.
+    params : DreamParams, optional
+        Dream parameters (default: ``DreamParams()``).
+    device : {"auto", "cpu", "cuda"}
+        Compute device; ``auto`` picks CUDA when present.
+    backend : {"torch"}
+        Gradient backend.
+    batch_size : int, optional
+        Excerpt-channels dreamed together (default 8 on CPU, 32 on CUDA). Results do not
+        depend on it beyond float rounding.
+
+    Notes
+    -----
+    Offline use has no latency (``latency_samples == 0``): the output starts at sample 0.
+    """
+
+    def __init__(self, model="default", params: DreamParams | None = None, *, device: str = "auto",
+                 backend: str = "torch", batch_size: int | None = None):
+        from dreambridge.models.nets import RawAudioNet
+        from dreambridge.models.zoo import load_model
+
+        from .backends import TorchBackend, TorchDSP, resolve_device
+
+        if isinstance(model, tuple):
+            self.model, self.card = model
+        elif isinstance(model, RawAudioNet):
+            self.model, self.card = model, {"name": "untrained", "class_names": [str(i) for i in range(model.n_classes)]}
+        else:
+            self.model, self.card = load_model(model)
+        if backend != "torch":
+            raise ParameterError(f"backend={backend!r} is not available; use torch")
+        self.device = resolve_device(device)
+        self.backend = TorchBackend(self.model, self.device)
+        self.dsp = TorchDSP(self.device)
+        self.sample_rate = self.model.sample_rate
+        self.batch_size = batch_size or (32 if self.device.type == "cuda" else 8)
+        self.latency_samples = 0
+        self.set_params(params or DreamParams())
+
+    # -- parameters ------------------------------------------------------------------
+    def set_params(self, params: DreamParams) -> None:
+        """Validate ``params`` against this model and make them current."""
+        if params.lowpass_hz >= self.sample_rate / 2:
+            raise ParameterError(
+                f"lowpass_hz={params.lowpass_hz:g} is above Nyquist ({self.sample_rate / 2:g} Hz for the model's "
+                f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
+            )
+        self.selection = resolve_selection(params, self.model.layer_channels, self.model.n_classes)
+        self.params = params
+
+    # -- one batch ---------------------------------------------------------------------
+    def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
+        """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
+        import torch
+
+        p = self.params
+        rngs = [np.random.default_rng(list(s)) for s in seeds]
+        ceiling = db_to_gain(CEILING_DB)
+        if p.init == "input":
+            peaks = np.max(np.abs(items), axis=-1)
+            start = items / np.maximum(peaks, SILENCE_PEAK)[:, None]
+            levels = np.minimum(peaks, ceiling)
+            active = peaks >= SILENCE_PEAK
+        elif p.init == "noise":
+            start = np.stack([rng.standard_normal(items.shape[-1]) for rng in rngs])
+            start /= np.max(np.abs(start), axis=-1, keepdims=True)
+            levels = np.full(len(items), db_to_gain(NOISE_PEAK_DB))
+            active = np.ones(len(items), dtype=bool)
+        else:  # silence
+            start = np.zeros_like(items)
+            levels = np.full(len(items), db_to_gain(NOISE_PEAK_DB))
+            active = np.ones(len(items), dtype=bool)
+        out = np.zeros_like(items, dtype=np.float32)
+        if not np.any(active):
+            return out
+        idx = np.flatnonzero(active)
+        x = torch.as_tensor(start[idx].astype(np.float32)[:, None, :], device=self.device)
+        with torch.no_grad():
+            x = dream_loop(self.backend, self.dsp, x, p, self.selection, [rngs[i] for i in idx], self.sample_rate)
+        out[idx] = x[:, 0, :].cpu().numpy() * levels[idx, None].astype(np.float32)
+        return out
+
+    # -- scheduling ---------------------------------------------------------------------
+    def render(self, read, write, n_total: int, n_channels: int, sample_rate: int, progress=None) -> RenderStats:
+        """Dream a signal of ``n_total`` samples excerpt by excerpt in constant memory.
+
+        ``read(start, stop)`` returns ``(n_channels, stop - start)`` float32 (zero past the
+        end); ``write(block)`` receives consecutive ``(n_channels, n)`` output blocks.
+        ``progress(n_done)`` is called as samples are finished.
+        """
+        p = self.params
+        t0 = time.perf_counter()
+        n_excerpt = max(1, int(round(p.excerpt_seconds * sample_rate)))
+        n_fade = min(int(round(p.crossfade_seconds * sample_rate)), n_excerpt - 1)
+        n_model = max(1, int(round(p.excerpt_seconds * self.sample_rate)))
+        starts = excerpt_starts(n_total, n_excerpt, n_fade)
+        per_group = max(1, self.batch_size // max(n_channels, 1))
+        acc = np.zeros((n_channels, 0), dtype=np.float64)
+        wsum = np.zeros(0, dtype=np.float64)
+        acc_start = 0
+        for g0 in range(0, len(starts), per_group):
+            group = list(range(g0, min(g0 + per_group, len(starts))))
+            excerpts = [read(starts[k], starts[k] + n_excerpt) for k in group]
+            items = np.concatenate(excerpts, axis=0)  # [len(group) * C, n_excerpt]
+            if sample_rate != self.sample_rate:
+                items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
+            seeds = [(p.seed, k) for k in group for _ in range(n_channels)]
+            dreamed = self._dream_items(items.astype(np.float32), seeds)
+            if sample_rate != self.sample_rate:
+                dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
+            for j, k in enumerate(group):
+                wet = dreamed[j * n_channels : (j + 1) * n_channels]
+                w = excerpt_weight(n_excerpt, n_fade, first=k == 0, last=k == len(starts) - 1)
+                lo = starts[k] - acc_start
+                hi = lo + n_excerpt
+                if hi > acc.shape[1]:
+                    acc = np.pad(acc, ((0, 0), (0, hi - acc.shape[1])))
+                    wsum = np.pad(wsum, (0, hi - len(wsum)))
+                acc[:, lo:hi] += wet * w
+                wsum[lo:hi] += w
+            done = starts[group[-1] + 1] if group[-1] + 1 < len(starts) else n_total
+            n_done = done - acc_start
+            wet = (acc[:, :n_done] / np.maximum(wsum[:n_done], 1e-12)).astype(np.float32)
+            write(self._finish(wet, read(acc_start, done)))
+            acc, wsum, acc_start = acc[:, n_done:], wsum[n_done:], done
+            if progress is not None:
+                progress(done)
+        return RenderStats(n_total, len(starts), time.perf_counter() - t0)
+
+    def _finish(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
+        """Dry/wet mix and the -0.1 dBFS ceiling."""
+        mix = self.params.mix
+        out = wet if mix >= 1 else (mix * wet + (1 - mix) * (dry if self.params.init == "input" else 0.0))
+        ceiling = db_to_gain(CEILING_DB)
+        return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
+
+    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = False) -> np.ndarray:
+        """Dream a whole buffer ``(n_channels, n_samples)`` -> the same shape.
+
+        ``reset`` is accepted for pedalboard-style symmetry; offline processing keeps no
+        state between calls.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 2:
+            raise ParameterError(f"audio must be (n_channels, n_samples); got shape {audio.shape}")
+        n_channels, n_total = audio.shape
+        if n_total == 0:
+            return audio.copy()
+
+        def read(start, stop):
+            block = audio[:, start : min(stop, n_total)]
+            return block if block.shape[1] == stop - start else np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+
+        blocks = []
+        self.render(read, blocks.append, n_total, n_channels, sample_rate)
+        return np.concatenate(blocks, axis=1)
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    """Crop or zero-pad the last axis to ``n`` samples."""
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])

@@ -1,0 +1,38 @@
+"""Level helpers: zero-mean, peak normalisation, dB conversions, DC removal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "TINY"]
+
+TINY = 1e-12  # below any audible level (-240 dBFS): the floor of every divisor here
+
+
+def db_to_gain(gain_db: float) -> float:
+    return float(10.0 ** (gain_db / 20.0))
+
+
+def gain_to_db(gain: float) -> float:
+    return float(20.0 * np.log10(max(abs(gain), TINY)))
+
+
+def peak(x: np.ndarray, axis=-1) -> np.ndarray:
+    """Largest absolute sample along ``axis``."""
+    return np.max(np.abs(x), axis=axis, keepdims=True)
+
+
+def remove_dc(x: np.ndarray, axis=-1) -> np.ndarray:
+    """Subtract the mean along ``axis`` (time by default)."""
+    return x - np.mean(x, axis=axis, keepdims=True)
+
+
+def peak_normalize(x: np.ndarray, target: float = 1.0, axis=-1) -> np.ndarray:
+    """Zero-mean, then scale so the peak along ``axis`` equals ``target``.
+
+    Silence (peak below ``TINY``) stays silence rather than being blown up to noise.
+    """
+    x = remove_dc(np.asarray(x, dtype=np.float32), axis=axis)
+    p = peak(x, axis=axis)
+    scale = np.where(p > TINY, target / np.maximum(p, TINY), 0.0)
+    return (x * scale).astype(np.float32)

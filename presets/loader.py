@@ -1,0 +1,88 @@
+"""Presets are TOML data (``schema = 1``), never code.
+
+A preset file::
+
+    schema = 1
+    name = "bisig-exp2"
+    description = "..."
+    [params]
+    layer = 3
+    lowpass_hz = 12000
+
+Unknown keys are an error that lists the valid ones. ``params`` are applied over the
+``DreamParams`` defaults. Factory presets live beside this module; a path to any
+``.toml`` file works too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ParameterError
+from .params import DreamParams
+
+__all__ = ["PRESET_DIR", "Preset", "list_presets", "load_preset", "read_toml"]
+
+PRESET_DIR = Path(__file__).resolve().parent
+PRESET_KEYS = ("schema", "name", "description", "params")
+
+
+class Preset:
+    """A loaded preset: ``name``, ``description``, ``params`` (DreamParams), ``path``."""
+
+    def __init__(self, name: str, description: str, params: DreamParams, path: Path | None, raw: dict):
+        self.name, self.description, self.params, self.path, self.raw = name, description, params, path, raw
+
+    def __repr__(self) -> str:
+        return f"Preset({self.name!r})"
+
+
+def read_toml(path: Path, allowed: tuple[str, ...], what: str) -> dict:
+    """Read a hand-edited TOML file: ``schema = 1`` and no unknown top-level keys."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"{what} file {path} cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    if data.get("schema") != 1:
+        raise ParameterError(f"{path}: needs 'schema = 1' at the top (found {data.get('schema')!r})")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ParameterError(f"{path}: unknown key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
+    return data
+
+
+def list_presets() -> list[str]:
+    """Names of the factory presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Load a factory preset by name, or any preset file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith(".toml") or path.is_file()):
+        path = PRESET_DIR / f"{text}.toml"
+        if not path.is_file():
+            raise ParameterError(f"unknown preset {text!r}; factory presets: {', '.join(list_presets())} (or give a .toml path)")
+    data = read_toml(path, PRESET_KEYS, "preset")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise ParameterError(f"{path}: [params] must be a table of name = value")
+    unknown = sorted(set(params) - set(DreamParams.names()))
+    if unknown:
+        raise ParameterError(f"{path}: unknown parameter {unknown[0]!r}; valid names: {', '.join(DreamParams.names())}")
+    try:
+        dream_params = DreamParams.from_dict(params)
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
+    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data)
