@@ -182,6 +182,9 @@ class Dreamer:
         ceiling = db_to_gain(CEILING_DB)
         return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
 
+    def reset(self) -> None:
+        """Forget any state between calls (offline processing keeps none)."""
+
     def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = False) -> np.ndarray:
         """Dream a whole buffer ``(n_channels, n_samples)`` -> the same shape.
 
