@@ -12,21 +12,12 @@ import numpy as np
 import torch
 
 from dreambridge.models.nets import RawAudioNet, fold_batchnorm
+from dreambridge.models.polyphase import POLYPHASE_FORWARD_MIN_STRIDE, polyphase_forward_weight, polyphase_weight
 from dreambridge.presets.errors import DeviceError
 
 from .selection import Selection
 
-__all__ = ["resolve_device", "TorchBackend", "TorchDSP", "objective_from_taps", "conv1d_input_grad", "polyphase_weight", "forward_taps_fast"]
-
-
-def polyphase_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
-    """Rearrange a conv1d weight ``[c_out, c_in, k]`` for :func:`conv1d_input_grad`:
-    ``[stride * c_in, c_out, ceil(k / stride)]``, taps reversed. Computed once per model."""
-    c_out, c_in, k = weight.shape
-    s = int(stride)
-    taps = -(-k // s)
-    w = torch.nn.functional.pad(weight, (0, taps * s - k))
-    return w.view(c_out, c_in, taps, s).permute(3, 1, 0, 2).reshape(s * c_in, c_out, taps).flip(-1).contiguous()
+__all__ = ["resolve_device", "TorchBackend", "TorchDSP", "objective_from_taps", "conv1d_input_grad", "forward_taps_fast"]
 
 
 def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, padding: int, n_in: int) -> torch.Tensor:
@@ -48,22 +39,6 @@ def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, p
     if y.shape[-1] < padding + n_in:
         y = torch.nn.functional.pad(y, (0, padding + n_in - y.shape[-1]))
     return y[..., padding : padding + n_in]
-
-
-POLYPHASE_FORWARD_MIN_STRIDE = 7
-"""Strides from which the forward conv also runs in polyphase form. Measured on 2 cores
-(Model2, 1 s): layer 0 (stride 7, kernel 129) 0.97 -> 0.32 ms, layer 1 (stride 7) 1.18 ->
-0.62 ms, layer 2 (stride 5, kernel 33) 0.18 -> 0.21 ms (slower: stays direct)."""
-
-
-def polyphase_forward_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
-    """``[c_out, stride * c_in, ceil(k / stride)]``: a strided conv as a stride-1 conv over
-    the ``stride`` phases of its input (channel ``r * c_in + c`` holds phase ``r``)."""
-    c_out, c_in, k = weight.shape
-    s = int(stride)
-    taps = -(-k // s)
-    w = torch.nn.functional.pad(weight, (0, taps * s - k))
-    return w.view(c_out, c_in, taps, s).permute(0, 3, 1, 2).reshape(c_out, s * c_in, taps).contiguous()
 
 
 def conv1d_polyphase(x: torch.Tensor, poly_fwd: torch.Tensor, bias, stride: int, padding: int, kernel: int) -> torch.Tensor:
@@ -215,6 +190,9 @@ class TorchDSP:
 
     def asarray(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(a), device=self.device)
+
+    def to_numpy(self, a: torch.Tensor) -> np.ndarray:
+        return a.detach().cpu().numpy()
 
     def shift(self, x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
         """Circular shift of each excerpt by its own offset (np.roll semantics)."""

@@ -6,7 +6,7 @@ Reports, for the chosen model and preset:
 - ``baseline``: a naive eager-torch DeepDream step on the same model (BatchNorm unfused,
   parameter gradients on, the whole network run, three separate Gaussian convolutions,
   a 101-tap FIR low-pass as a direct convolution);
-- ``results``: the engine's step per backend and device.
+- ``results``: the engine's step per backend (torch, onnx) and device.
 
 ``ms_per_iteration`` is a whole run of the preset's iterations on one excerpt of ``seconds``
 at the model rate, divided by the iterations (the baseline: one naive step).
@@ -96,7 +96,6 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
     from dreambridge.models.zoo import load_model
     from dreambridge.presets import load_preset
 
-    from .backends import TorchBackend, TorchDSP
     from .engine import Dreamer
     from .loop import dream_loop
     from .selection import resolve_selection
@@ -141,25 +140,35 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
 
     results = []
     rng = np.random.default_rng(0)
-    for device in devices:
-        backend = TorchBackend(net, device)
-        dsp = TorchDSP(device)
-        x = torch.as_tensor(rng.standard_normal((1, 1, n)).astype(np.float32), device=device)
+    audio = rng.standard_normal((1, 10 * net.sample_rate)).astype(np.float32) * 0.3
+    x0 = rng.standard_normal((1, 1, n)).astype(np.float32)
+    combos = [("torch", d) for d in devices] + [("onnx", d) for d in _onnx_devices()]
+    for backend_name, device in combos:
+        dreamer = Dreamer((net, card), params, device=device.type, backend=backend_name)
+        x = dreamer.dsp.asarray(x0)
 
         def run():
-            with torch.no_grad():
-                dream_loop(backend, dsp, x, params.replace(iterations=iterations), selection,
-                           [np.random.default_rng(0)], net.sample_rate)
-            if device.type == "cuda":
+            dream_loop(dreamer.backend, dreamer.dsp, x, params.replace(iterations=iterations), dreamer.selection,
+                       [np.random.default_rng(0)], net.sample_rate)
+            if device.type == "cuda" and backend_name == "torch":
                 torch.cuda.synchronize()
 
-        r = row("torch", device, 1000 * _best_time(run, repeats) / iterations)
-        dreamer = Dreamer((net, card), params, device=device.type)
-        audio = rng.standard_normal((1, 10 * net.sample_rate)).astype(np.float32) * 0.3
+        r = row(backend_name, device, 1000 * _best_time(run, repeats) / iterations)
         wall = _best_time(lambda: dreamer.process(audio, net.sample_rate), 1, warmup=1)
         r["end_to_end_x_realtime"] = round(10 / wall, 2)
         results.append(r)
     return {"machine": machine, "baseline": baseline, "results": results}
+
+
+def _onnx_devices():
+    import torch
+
+    from .onnx_backend import onnx_providers
+
+    devices = [torch.device("cpu")]
+    if onnx_providers("auto")[0] == "CUDAExecutionProvider":
+        devices.append(torch.device("cuda"))
+    return devices
 
 
 def format_report(report: dict) -> str:

@@ -20,7 +20,8 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
                    help="override one parameter (repeatable), e.g. --set layer=2 --set lowpass_hz=8000")
     p.add_argument("--model", default="default", help="shipped model name or a model directory (default: default)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device (default: auto)")
-    p.add_argument("--backend", default="torch", choices=["torch"], help="gradient backend (default: torch)")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                   help="gradient backend: torch, or onnx (onnxruntime; --model may then be a dream-step .onnx file)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the preset's)")
 
 
@@ -61,6 +62,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the directory's train_state.pt")
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("export", help="export a model to ONNX for other hosts")
+    p.add_argument("model", help="shipped model name or model directory")
+    p.add_argument("-o", "--output", required=True, help="output .onnx file (a .validation.json report is written beside it)")
+    p.add_argument("--dream-step", action="store_true", help="export the DeepDream step graph (input gradient) instead of the classifier")
+    p.add_argument("--overwrite", action="store_true")
 
     p = sub.add_parser("bench", help="measure dream speed on this machine")
     p.add_argument("--json", action="store_true", help="print one JSON object")

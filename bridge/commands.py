@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -52,7 +52,7 @@ def cmd_dream(args, argv) -> int:
         seconds = args.duration or 4.0
         stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet)
     print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
-          f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device.type}")
+          f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device_type} ({dreamer.backend_name})")
     return 0
 
 
@@ -122,6 +122,28 @@ def cmd_train(args, argv) -> int:
         progress=not args.quiet,
     )
     print(f"{card['architecture']['arch']}: test accuracy {card['test_accuracy']:.3f} -> {args.output}")
+    return 0
+
+
+def cmd_export(args, argv) -> int:
+    from pathlib import Path
+
+    from dreambridge.presets.errors import ExportError
+
+    out = Path(args.output)
+    if out.suffix != ".onnx":
+        raise ExportError(f"output {out} must end in .onnx")
+    if out.exists() and not args.overwrite:
+        raise ExportError(f"output {out} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise ExportError(f"output folder {out.parent} does not exist; create it first")
+    from dreambridge.export.onnx_export import export_classifier, export_dream_step
+    from dreambridge.models.zoo import load_model
+
+    model, card = load_model(args.model)
+    report = (export_dream_step if args.dream_step else export_classifier)(model, card, out)
+    print(f"{out}: {report['kind']} of {card.get('name', args.model)}, max relative error vs torch "
+          f"{report['max_relative_error']:.1e} over {len(report['checks'])} checks (report: {report['validation_report']})")
     return 0
 
 

@@ -51,8 +51,10 @@ class Dreamer:
         Dream parameters (default: ``DreamParams()``).
     device : {"auto", "cpu", "cuda"}
         Compute device; ``auto`` picks CUDA when present.
-    backend : {"torch"}
-        Gradient backend.
+    backend : {"torch", "onnx"}
+        Gradient backend. ``onnx`` runs an exported dream-step graph in onnxruntime: given a
+        ``.onnx`` path it never imports torch; given a model name or directory it exports
+        the graphs it needs in memory.
     batch_size : int, optional
         Excerpt-channels dreamed together (default 8 on CPU, 32 on CUDA). Results do not
         depend on it beyond float rounding.
@@ -64,10 +66,38 @@ class Dreamer:
 
     def __init__(self, model="default", params: DreamParams | None = None, *, device: str = "auto",
                  backend: str = "torch", batch_size: int | None = None):
+        if backend not in ("torch", "onnx"):
+            raise ParameterError(f"backend={backend!r} is not one of torch, onnx")
+        self.backend_name = backend
+        if backend == "onnx" and str(model).endswith(".onnx"):
+            self._init_onnx_file(str(model), device)
+        else:
+            self._init_torch_model(model, device, backend)
+        self.batch_size = batch_size or (32 if self.device_type == "cuda" else 8)
+        self.latency_samples = 0
+        self.set_params(params or DreamParams())
+
+    def _init_onnx_file(self, path: str, device: str) -> None:
+        """A dream-step graph on disk: onnxruntime and numpy only, torch is never imported."""
+        from .onnx_backend import NumpyDSP, OnnxBackend
+
+        self.model = None
+        self.backend = OnnxBackend(path, device)
+        meta = self.backend.meta
+        self.layer_channels = meta["layer_channels"][: meta["max_layer"] + 1]
+        self.n_classes = len(meta["class_names"])
+        self.has_head = meta["max_layer"] == len(meta["layer_channels"]) - 1
+        self.sample_rate = meta["sample_rate"]
+        self.card = {"name": meta["name"] or path, "class_names": meta["class_names"], "weights_sha256": meta["weights_sha256"]}
+        self.dsp = NumpyDSP()
+        providers = self.backend._sessions["file"].get_providers()
+        self.device_type = "cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu"
+
+    def _init_torch_model(self, model, device: str, backend: str) -> None:
         from dreambridge.models.nets import RawAudioNet
         from dreambridge.models.zoo import load_model
 
-        from .backends import TorchBackend, TorchDSP, resolve_device
+        from .backends import resolve_device
 
         if isinstance(model, tuple):
             self.model, self.card = model
@@ -75,15 +105,28 @@ class Dreamer:
             self.model, self.card = model, {"name": "untrained", "class_names": [str(i) for i in range(model.n_classes)]}
         else:
             self.model, self.card = load_model(model)
-        if backend != "torch":
-            raise ParameterError(f"backend={backend!r} is not available; use torch")
-        self.device = resolve_device(device)
-        self.backend = TorchBackend(self.model, self.device)
-        self.dsp = TorchDSP(self.device)
+        self.model = self.model.eval()
+        self.layer_channels = self.model.layer_channels
+        self.n_classes = self.model.n_classes
+        self.has_head = True
         self.sample_rate = self.model.sample_rate
-        self.batch_size = batch_size or (32 if self.device.type == "cuda" else 8)
-        self.latency_samples = 0
-        self.set_params(params or DreamParams())
+        if backend == "torch":
+            from .backends import TorchBackend, TorchDSP
+
+            torch_device = resolve_device(device)
+            self.backend = TorchBackend(self.model, torch_device)
+            self.dsp = TorchDSP(torch_device)
+            self.device_type = torch_device.type
+        else:
+            from dreambridge.export.onnx_export import step_graph_bytes
+
+            from .onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
+
+            net, card = self.model, self.card
+            self.backend = OnnxBackend(lambda depth, ardila: step_graph_bytes(net, card, depth, ardila), device,
+                                       n_layers=net.n_layers)
+            self.dsp = NumpyDSP()
+            self.device_type = "cuda" if onnx_providers(device)[0] == "CUDAExecutionProvider" else "cpu"
 
     # -- parameters ------------------------------------------------------------------
     def set_params(self, params: DreamParams) -> None:
@@ -93,14 +136,14 @@ class Dreamer:
                 f"lowpass_hz={params.lowpass_hz:g} is above Nyquist ({self.sample_rate / 2:g} Hz for the model's "
                 f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
             )
-        self.selection = resolve_selection(params, self.model.layer_channels, self.model.n_classes)
+        if params.target_class >= 0 and not self.has_head:
+            raise ParameterError("target_class needs the full network; this dream-step graph was exported without the head")
+        self.selection = resolve_selection(params, self.layer_channels, self.n_classes)
         self.params = params
 
     # -- one batch ---------------------------------------------------------------------
     def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
-        import torch
-
         p = self.params
         rngs = [np.random.default_rng(list(s)) for s in seeds]
         ceiling = db_to_gain(CEILING_DB)
@@ -122,10 +165,9 @@ class Dreamer:
         if not np.any(active):
             return out
         idx = np.flatnonzero(active)
-        x = torch.as_tensor(start[idx].astype(np.float32)[:, None, :], device=self.device)
-        with torch.no_grad():
-            x = dream_loop(self.backend, self.dsp, x, p, self.selection, [rngs[i] for i in idx], self.sample_rate)
-        out[idx] = x[:, 0, :].cpu().numpy() * levels[idx, None].astype(np.float32)
+        x = self.dsp.asarray(start[idx].astype(np.float32)[:, None, :])
+        x = dream_loop(self.backend, self.dsp, x, p, self.selection, [rngs[i] for i in idx], self.sample_rate)
+        out[idx] = self.dsp.to_numpy(x)[:, 0, :] * levels[idx, None].astype(np.float32)
         return out
 
     # -- scheduling ---------------------------------------------------------------------

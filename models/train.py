@@ -79,9 +79,21 @@ def _split(items, test_set, seed: int, test_fraction: float = 0.2):
     return is_test
 
 
+AUGMENTATION = "speed/pitch +-3 semitones (linear interpolation), shift +-50 ms, polarity"
+
+
 def _augment(x: torch.Tensor, generator: torch.Generator, sample_rate: int) -> torch.Tensor:
-    """Random shift (up to 50 ms, zero fill) and polarity: cheap invariances of sound."""
+    """Random speed change of up to +-3 semitones (pitch and time together, as a
+    varispeed), shift of up to 50 ms (zero fill) and polarity: cheap invariances of sound
+    that help a pitch-held-out split generalise."""
     b, n = x.shape
+    ratio = 2.0 ** ((torch.rand(b, 1, generator=generator) * 6.0 - 3.0) / 12.0)
+    pos = torch.arange(n)[None, :] * ratio
+    i0 = pos.floor().long()
+    frac = pos - i0
+    inside = (i0 + 1 < n).float()
+    i0 = i0.clamp(max=n - 2)
+    x = (torch.gather(x, 1, i0) * (1 - frac) + torch.gather(x, 1, i0 + 1) * frac) * inside
     max_shift = int(0.05 * sample_rate)
     shift = torch.randint(-max_shift, max_shift + 1, (b, 1), generator=generator)
     index = torch.arange(n)[None, :] - shift
@@ -213,6 +225,7 @@ def train(
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "lr_step_epochs": lr_step_epochs,
+            "augmentation": AUGMENTATION,
             "seed": seed,
             "command": command,
             "train_seconds": sum(r["seconds"] for r in history),
