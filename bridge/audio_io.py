@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dreambridge.presets.errors import AudioIOError
+from dreambridge.presets.errors import AudioIOError, first_line
 
 __all__ = ["AudioInfo", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio"]
 
@@ -46,15 +46,12 @@ def probe(path) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except Exception as exc:
-        raise AudioIOError(f"{path}: cannot read audio ({_short(exc)}); supported: WAV, FLAC, AIFF, OGG") from None
+        raise AudioIOError(f"{path}: cannot read audio ({first_line(exc)}); supported: WAV, FLAC, AIFF, OGG") from None
     if info.frames <= 0:
         raise AudioIOError(f"{path} holds no samples (zero-length audio); export the stem again")
     return AudioInfo(path, info)
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
 
 
 class BlockReader:

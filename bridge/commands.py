@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -54,6 +54,33 @@ def cmd_dream(args, argv) -> int:
     print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
           f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device_type} ({dreamer.backend_name})")
     return 0
+
+
+def cmd_batch(args, argv) -> int:
+    from pathlib import Path
+
+    from .batch import BatchSettings, run_batch
+
+    if bool(args.automation) != bool(args.midi_map):
+        raise ParameterError("--automation FILE.mid and --midi-map MAP.toml go together")
+    if args.jobs < 1:
+        raise ParameterError(f"--jobs {args.jobs} must be 1 or more")
+    resolve_params(args.preset, args.sets, args.seed)  # fail fast on bad parameters
+    settings = BatchSettings(args.preset, args.sets, args.model, args.backend, args.device, args.seed, args.subtype,
+                             args.automation, args.midi_map)
+    log = (lambda s: print(s, file=sys.stderr))
+    summary = run_batch(args.inputs, Path(args.output), args.filename, settings, jobs=args.jobs, resume=args.resume,
+                        overwrite=args.overwrite, progress=not args.quiet and not args.json, log=log)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        print(f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} failed"
+              f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)")
+        from .batch import describe_failure
+
+        for failure in summary["failed"]:
+            print(f"  failed: {describe_failure(failure)}")
+    return 1 if summary["failed"] else 0
 
 
 def cmd_presets(args, argv) -> int:

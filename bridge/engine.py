@@ -130,21 +130,49 @@ class Dreamer:
 
     # -- parameters ------------------------------------------------------------------
     def set_params(self, params: DreamParams) -> None:
-        """Validate ``params`` against this model and make them current."""
-        if params.lowpass_hz >= self.sample_rate / 2:
-            raise ParameterError(
-                f"lowpass_hz={params.lowpass_hz:g} is above Nyquist ({self.sample_rate / 2:g} Hz for the model's "
-                f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
-            )
-        if params.target_class >= 0 and not self.has_head:
-            raise ParameterError("target_class needs the full network; this dream-step graph was exported without the head")
-        self.selection = resolve_selection(params, self.layer_channels, self.n_classes)
+        """Validate ``params`` against this model and make them the (constant) parameters."""
+        self._check(params)
         self.params = params
+        self.schedule = None
+
+    def set_schedule(self, schedule) -> None:
+        """Parameters over time: ``schedule.at(seconds) -> DreamParams``, read at each
+        excerpt's start. Every parameter set it can produce (``schedule.distinct()``) is
+        validated now, so a render never fails half-way. ``excerpt_seconds`` and
+        ``crossfade_seconds`` are read once per render, from ``schedule.at(0)``."""
+        for params in schedule.distinct():
+            self._check(params)
+        self.schedule = schedule
+        self.params = schedule.at(0.0)
+
+    def params_at(self, seconds: float) -> DreamParams:
+        return self.params if self.schedule is None else self.schedule.at(seconds)
+
+    def _check(self, params: DreamParams):
+        """The selection for ``params`` (validated against the model; cached)."""
+        cache = self.__dict__.setdefault("_selections", {})
+        if params not in cache:
+            if params.lowpass_hz >= self.sample_rate / 2:
+                raise ParameterError(
+                    f"lowpass_hz={params.lowpass_hz:g} is above Nyquist ({self.sample_rate / 2:g} Hz for the model's "
+                    f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
+                )
+            if params.target_class >= 0 and not self.has_head:
+                raise ParameterError("target_class needs the full network; this dream-step graph was exported without the head")
+            if len(cache) > 256:
+                cache.clear()
+            cache[params] = resolve_selection(params, self.layer_channels, self.n_classes)
+        return cache[params]
+
+    @property
+    def selection(self):
+        return self._check(self.params)
 
     # -- one batch ---------------------------------------------------------------------
-    def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]]) -> np.ndarray:
+    def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None) -> np.ndarray:
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
-        p = self.params
+        p = params or self.params
+        selection = self._check(p)
         rngs = [np.random.default_rng(list(s)) for s in seeds]
         ceiling = db_to_gain(CEILING_DB)
         if p.init == "input":
@@ -166,7 +194,7 @@ class Dreamer:
             return out
         idx = np.flatnonzero(active)
         x = self.dsp.asarray(start[idx].astype(np.float32)[:, None, :])
-        x = dream_loop(self.backend, self.dsp, x, p, self.selection, [rngs[i] for i in idx], self.sample_rate)
+        x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate)
         out[idx] = self.dsp.to_numpy(x)[:, 0, :] * levels[idx, None].astype(np.float32)
         return out
 
@@ -176,53 +204,57 @@ class Dreamer:
 
         ``read(start, stop)`` returns ``(n_channels, stop - start)`` float32 (zero past the
         end); ``write(block)`` receives consecutive ``(n_channels, n)`` output blocks.
-        ``progress(n_done)`` is called as samples are finished.
+        ``progress(n_done)`` is called as samples are finished. Each excerpt uses the
+        parameters in force at its start (``params_at``); the dry/wet ``mix`` is applied
+        per excerpt, so it too crossfades.
         """
-        p = self.params
+        base = self.params_at(0.0)
         t0 = time.perf_counter()
-        n_excerpt = max(1, int(round(p.excerpt_seconds * sample_rate)))
-        n_fade = min(int(round(p.crossfade_seconds * sample_rate)), n_excerpt - 1)
-        n_model = max(1, int(round(p.excerpt_seconds * self.sample_rate)))
+        n_excerpt = max(1, int(round(base.excerpt_seconds * sample_rate)))
+        n_fade = min(int(round(base.crossfade_seconds * sample_rate)), n_excerpt - 1)
+        n_model = max(1, int(round(base.excerpt_seconds * self.sample_rate)))
         starts = excerpt_starts(n_total, n_excerpt, n_fade)
         per_group = max(1, self.batch_size // max(n_channels, 1))
         acc = np.zeros((n_channels, 0), dtype=np.float64)
         wsum = np.zeros(0, dtype=np.float64)
         acc_start = 0
-        for g0 in range(0, len(starts), per_group):
-            group = list(range(g0, min(g0 + per_group, len(starts))))
-            excerpts = [read(starts[k], starts[k] + n_excerpt) for k in group]
+        k = 0
+        while k < len(starts):
+            params = self.params_at(starts[k] / sample_rate)
+            group = [k]
+            while len(group) < per_group and group[-1] + 1 < len(starts) and \
+                    self.params_at(starts[group[-1] + 1] / sample_rate) == params:
+                group.append(group[-1] + 1)
+            k = group[-1] + 1
+            excerpts = [read(starts[j], starts[j] + n_excerpt) for j in group]
             items = np.concatenate(excerpts, axis=0)  # [len(group) * C, n_excerpt]
             if sample_rate != self.sample_rate:
                 items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
-            seeds = [(p.seed, k) for k in group for _ in range(n_channels)]
-            dreamed = self._dream_items(items.astype(np.float32), seeds)
+            seeds = [(params.seed, j) for j in group for _ in range(n_channels)]
+            dreamed = self._dream_items(items.astype(np.float32), seeds, params)
             if sample_rate != self.sample_rate:
                 dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
-            for j, k in enumerate(group):
-                wet = dreamed[j * n_channels : (j + 1) * n_channels]
-                w = excerpt_weight(n_excerpt, n_fade, first=k == 0, last=k == len(starts) - 1)
-                lo = starts[k] - acc_start
+            for i, j in enumerate(group):
+                wet = dreamed[i * n_channels : (i + 1) * n_channels]
+                if params.mix < 1:
+                    dry = excerpts[i] if params.init == "input" else 0.0
+                    wet = params.mix * wet + (1 - params.mix) * dry
+                w = excerpt_weight(n_excerpt, n_fade, first=j == 0, last=j == len(starts) - 1)
+                lo = starts[j] - acc_start
                 hi = lo + n_excerpt
                 if hi > acc.shape[1]:
                     acc = np.pad(acc, ((0, 0), (0, hi - acc.shape[1])))
                     wsum = np.pad(wsum, (0, hi - len(wsum)))
                 acc[:, lo:hi] += wet * w
                 wsum[lo:hi] += w
-            done = starts[group[-1] + 1] if group[-1] + 1 < len(starts) else n_total
+            done = starts[k] if k < len(starts) else n_total
             n_done = done - acc_start
             wet = (acc[:, :n_done] / np.maximum(wsum[:n_done], 1e-12)).astype(np.float32)
-            write(self._finish(wet, read(acc_start, done)))
+            write(_finish(wet))
             acc, wsum, acc_start = acc[:, n_done:], wsum[n_done:], done
             if progress is not None:
                 progress(done)
         return RenderStats(n_total, len(starts), time.perf_counter() - t0)
-
-    def _finish(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
-        """Dry/wet mix and the -0.1 dBFS ceiling."""
-        mix = self.params.mix
-        out = wet if mix >= 1 else (mix * wet + (1 - mix) * (dry if self.params.init == "input" else 0.0))
-        ceiling = db_to_gain(CEILING_DB)
-        return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
 
     def reset(self) -> None:
         """Forget any state between calls (offline processing keeps none)."""
@@ -247,6 +279,12 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
+
+
+def _finish(out: np.ndarray) -> np.ndarray:
+    """Finite samples under the -0.1 dBFS ceiling."""
+    ceiling = db_to_gain(CEILING_DB)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import scipy.fft
 
-from dreambridge.presets.errors import ModelLoadError
+from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .selection import Selection
 
@@ -47,7 +47,7 @@ def _session(source, device: str = "auto"):
     except Exception as exc:  # onnxruntime raises its own exception types
         if isinstance(exc, ModelLoadError):
             raise
-        raise ModelLoadError(f"{source if isinstance(source, str) else 'graph'}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]})") from None
+        raise ModelLoadError(f"{source if isinstance(source, str) else 'graph'}: not a loadable ONNX graph ({first_line(exc)})") from None
 
 
 def read_step_metadata(session) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from dreambridge.presets.errors import ModelLoadError
+from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .nets import RawAudioNet, build_model
 
@@ -124,7 +124,7 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
         state = load_file(str(weights))
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors raises several types; all mean "bad weights"
-        raise ModelLoadError(f"{weights}: weights do not fit architecture {arch['arch']!r} ({str(exc).splitlines()[0]})") from None
+        raise ModelLoadError(f"{weights}: weights do not fit architecture {arch['arch']!r} ({first_line(exc)})") from None
     if len(card["class_names"]) != model.n_classes:
         raise ModelLoadError(f"{directory}: the card lists {len(card['class_names'])} class names for {model.n_classes} outputs")
     return model.to(map_location).eval(), card

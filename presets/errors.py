@@ -15,7 +15,14 @@ __all__ = [
     "ModelLoadError",
     "ExportError",
     "DeviceError",
+    "first_line",
 ]
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
 class DreamError(Exception):

@@ -30,14 +30,16 @@ from .params import DreamParams
 __all__ = ["PRESET_DIR", "Preset", "list_presets", "load_preset", "read_toml"]
 
 PRESET_DIR = Path(__file__).resolve().parent
-PRESET_KEYS = ("schema", "name", "description", "params")
+PRESET_KEYS = ("schema", "name", "description", "params", "sequence")
 
 
 class Preset:
-    """A loaded preset: ``name``, ``description``, ``params`` (DreamParams), ``path``."""
+    """A loaded preset: ``name``, ``description``, ``params`` (DreamParams), ``path`` and
+    ``sequence``: ``[(seconds, {param: value})]`` changes over time (may be empty)."""
 
-    def __init__(self, name: str, description: str, params: DreamParams, path: Path | None, raw: dict):
+    def __init__(self, name: str, description: str, params: DreamParams, path: Path | None, raw: dict, sequence=()):
         self.name, self.description, self.params, self.path, self.raw = name, description, params, path, raw
+        self.sequence = list(sequence)
 
     def __repr__(self) -> str:
         return f"Preset({self.name!r})"
@@ -85,4 +87,17 @@ def load_preset(name_or_path: str | Path) -> Preset:
         dream_params = DreamParams.from_dict(params)
     except ParameterError as exc:
         raise ParameterError(f"{path}: {exc}") from None
-    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data)
+    sequence = []
+    current = dream_params
+    for i, step in enumerate(data.get("sequence", [])):
+        if not isinstance(step, dict) or not isinstance(step.get("time"), (int, float)) or step["time"] < 0:
+            raise ParameterError(f"{path}: [[sequence]] step {i + 1} needs time = SECONDS (>= 0)")
+        changes = {k: v for k, v in step.items() if k != "time"}
+        try:
+            current = current.replace(**changes)
+        except ParameterError as exc:
+            raise ParameterError(f"{path}: [[sequence]] step {i + 1}: {exc}") from None
+        sequence.append((float(step["time"]), changes))
+    if any(b[0] < a[0] for a, b in zip(sequence, sequence[1:])):
+        raise ParameterError(f"{path}: [[sequence]] times must not decrease")
+    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data, sequence)
