@@ -59,37 +59,42 @@ class BlockReader:
 
     Ranges may overlap and move forward; data before ``discard_before(pos)`` is dropped,
     so memory stays bounded by the largest range requested. Returns
-    ``(n_channels, stop - start)`` float32, zero-padded past the end of the file.
+    ``(n_channels, stop - start)`` float32, silence past the end of the file. ``transform``
+    (a pre-fx chain) sees every sample once, in order, the silence past the end included.
     """
 
-    def __init__(self, path, info: AudioInfo):
+    def __init__(self, path, info: AudioInfo, transform=None):
         self.info = info
+        self.transform = transform  # applied once to every block read, in order (a pre-fx chain)
         self.file = sf.SoundFile(str(path))
         self.buffer = np.zeros((info.n_channels, 0), dtype=np.float32)
         self.buffer_start = 0
 
     def _fill_to(self, stop: int) -> None:
         end = self.buffer_start + self.buffer.shape[1]
-        want = min(stop, self.info.n_samples) - end
-        if want > 0:
-            block = self.file.read(want, dtype="float32", always_2d=True).T
-            if not np.all(np.isfinite(block)):
-                bad = end + int(np.argmax(~np.all(np.isfinite(block), axis=0)))
-                raise AudioIOError(
-                    f"{self.info.path}: sample {bad} ({bad / self.info.sample_rate:.3f} s) is NaN or Inf; "
-                    "repair or re-export the file"
-                )
-            self.buffer = np.concatenate([self.buffer, block], axis=1)
+        want = stop - end
+        if want <= 0:
+            return
+        real = max(0, min(stop, self.info.n_samples) - end)
+        block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
+        if not np.all(np.isfinite(block)):
+            bad = end + int(np.argmax(~np.all(np.isfinite(block), axis=0)))
+            raise AudioIOError(
+                f"{self.info.path}: sample {bad} ({bad / self.info.sample_rate:.3f} s) is NaN or Inf; "
+                "repair or re-export the file"
+            )
+        if block.shape[1] < want:  # past the end: silence (through the pre-fx too, as a stream would)
+            block = np.pad(block, ((0, 0), (0, want - block.shape[1])))
+        if self.transform is not None:
+            block = self.transform(np.ascontiguousarray(block), self.info.sample_rate)
+        self.buffer = np.concatenate([self.buffer, block], axis=1)
 
     def __call__(self, start: int, stop: int) -> np.ndarray:
         if start < self.buffer_start:
             raise AssertionError("BlockReader reads must not go back before discard_before()")
         self._fill_to(stop)
         lo = start - self.buffer_start
-        out = self.buffer[:, lo : lo + (stop - start)]
-        if out.shape[1] < stop - start:
-            out = np.pad(out, ((0, 0), (0, stop - start - out.shape[1])))
-        return out
+        return self.buffer[:, lo : lo + (stop - start)]
 
     def discard_before(self, pos: int) -> None:
         drop = min(max(pos - self.buffer_start, 0), self.buffer.shape[1])

@@ -98,12 +98,17 @@ class CcState:
         return target + (start - target) * math.exp(-(t - t0) / tau)
 
     def params_at(self, t: float) -> DreamParams:
-        changes = {p: self._lane_value(lane, t) for p, lane in self.lanes.items()}
+        changes = {p: self._lane_value(lane, t) for p, lane in self.lanes.items() if not p.startswith("fx.")}
         return self.base.replace(**changes) if changes else self.base
+
+    def fx_at(self, t: float) -> dict:
+        """``{"fx.post.0.threshold_db": value, ...}`` for the mapped effect parameters."""
+        return {p: self._lane_value(lane, t) for p, lane in self.lanes.items() if p.startswith("fx.")}
 
     def targets(self) -> DreamParams:
         """Parameters with every glide finished."""
-        return self.base.replace(**{p: lane[2] for p, lane in self.lanes.items()}) if self.lanes else self.base
+        changes = {p: lane[2] for p, lane in self.lanes.items() if not p.startswith("fx.")}
+        return self.base.replace(**changes) if changes else self.base
 
 
 def read_midi_events(path) -> list[tuple[float, object]]:

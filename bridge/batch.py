@@ -139,6 +139,16 @@ def _worker_init(settings: BatchSettings, threads: int):
     _DREAMER = _make_dreamer(settings)
 
 
+def _chains():
+    """Fresh effect chains for one file (their state must not leak from file to file)."""
+    from dreambridge.presets import load_preset
+
+    from .fx import build_chain
+
+    preset = load_preset(_DREAMER.preset_name)
+    return build_chain(preset, "pre"), build_chain(preset, "post")
+
+
 def _make_dreamer(settings: BatchSettings):
     from dreambridge.presets import load_preset, parse_assignment
 
@@ -156,6 +166,7 @@ def _make_dreamer(settings: BatchSettings):
 
         schedule = MidiAutomation(schedule.at(0.0), settings.automation, load_midi_map(settings.midi_map))
     dreamer.set_schedule(schedule)
+    dreamer.preset_name = settings.preset
     return dreamer
 
 
@@ -164,7 +175,8 @@ def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
 
     t0 = time.perf_counter()
     try:
-        stats = dream_file(_DREAMER, job.input, job.output, subtype, progress=progress)
+        pre, post = _chains()
+        stats = dream_file(_DREAMER, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
         return {"input": job.input, "output": job.output, "ok": True, "seconds": time.perf_counter() - t0,
                 "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1)}
     except DreamError as exc:

@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -41,16 +41,24 @@ def cmd_dream(args, argv) -> int:
         output_format(args.output, None, args.subtype)
     check_output_path(args.output, args.overwrite, [args.input])
 
+    from .automation import schedule_for_preset
     from .engine import Dreamer
     from .files import dream_file, dream_to_file
+    from .fx import build_chain
 
+    preset = load_preset(args.preset)
+    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    if preset.sequence:
+        overrides = dict(parse_assignment(s) for s in args.sets)
+        overrides.update({k: v for k, v in (("seed", args.seed), ("init", args.init)) if v is not None})
+        dreamer.set_schedule(schedule_for_preset(preset, overrides))
     if params.init == "input":
-        stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet)
+        stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post)
         seconds = info.seconds
     else:
         seconds = args.duration or 4.0
-        stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet)
+        stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
     print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
           f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device_type} ({dreamer.backend_name})")
     return 0
@@ -81,6 +89,64 @@ def cmd_batch(args, argv) -> int:
         for failure in summary["failed"]:
             print(f"  failed: {describe_failure(failure)}")
     return 1 if summary["failed"] else 0
+
+
+def cmd_live(args, argv) -> int:
+    from dreambridge.presets.loader import PRESET_DIR
+    from dreambridge.presets.midimap import load_midi_map
+
+    from .engine import Dreamer
+    from .fx import build_chain
+    from .live import run_live
+    from .midi import LiveControl, open_input
+
+    params = resolve_params(args.preset, args.sets, args.seed)
+    preset = load_preset(args.preset)
+    midi_map = load_midi_map(args.midi_map or PRESET_DIR / "midi" / "8-knob.toml")
+    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    control = LiveControl(midi_map, params)
+    midi_in = None
+    if args.midi_in or args.virtual_midi:
+        midi_in = open_input(args.midi_in, args.virtual_midi, control.handle)
+    result = run_live(dreamer, control, input_device=args.input, output_device=args.output, block_size=args.block_size,
+                      channels=args.channels, sample_rate=args.sample_rate, mode=args.mode, loop_seconds=args.loop_seconds,
+                      pre_fx=pre, post_fx=post, duration=args.duration, allow_slow=args.allow_slow, midi_in=midi_in)
+    print(json.dumps(result), file=sys.stderr)
+    return 0
+
+
+def cmd_devices(args, argv) -> int:
+    from .live import list_devices
+    from .midi import list_ports
+
+    devices = list_devices()
+    try:
+        ports = list_ports()
+    except Exception as exc:  # MIDI may be missing while audio works
+        ports = {"inputs": [], "outputs": [], "error": str(exc)}
+    if args.json:
+        print(json.dumps({"audio": devices, "midi": ports}, indent=1))
+        return 0
+    print("audio devices:")
+    for d in devices:
+        print(f"  {d['index']:2d} {d['name']} [{d['host_api']}] in {d['inputs']} out {d['outputs']} "
+              f"@ {d['default_sample_rate']:.0f} Hz")
+    if not devices:
+        print("  none found")
+    print("MIDI inputs: " + (", ".join(ports["inputs"]) or "none"))
+    print("MIDI outputs: " + (", ".join(ports["outputs"]) or "none"))
+    if "error" in ports:
+        print(f"  ({ports['error']})")
+    return 0
+
+
+def cmd_midi(args, argv) -> int:
+    from .midi import learn
+
+    entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
+    print(f"{args.map}: CC {entry['cc']} on channel {entry['channel']} -> {entry['param']}")
+    return 0
 
 
 def cmd_presets(args, argv) -> int:

@@ -26,7 +26,7 @@ from dreambridge.presets.params import DreamParams
 from .loop import dream_loop
 from .selection import resolve_selection
 
-__all__ = ["Dreamer", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK"]
+__all__ = ["Dreamer", "OverlapAdd", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK"]
 
 CEILING_DB = -0.1  # no output sample above -0.1 dBFS
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
@@ -74,7 +74,6 @@ class Dreamer:
         else:
             self._init_torch_model(model, device, backend)
         self.batch_size = batch_size or (32 if self.device_type == "cuda" else 8)
-        self.latency_samples = 0
         self.set_params(params or DreamParams())
 
     def _init_onnx_file(self, path: str, device: str) -> None:
@@ -199,6 +198,35 @@ class Dreamer:
         return out
 
     # -- scheduling ---------------------------------------------------------------------
+    def layout(self, sample_rate: int) -> tuple[int, int, int]:
+        """``(n_excerpt, n_fade, n_model)``: excerpt and crossfade length at ``sample_rate``
+        and the excerpt length at the model rate (from the parameters at time 0)."""
+        base = self.params_at(0.0)
+        n_excerpt = max(1, int(round(base.excerpt_seconds * sample_rate)))
+        n_fade = min(int(round(base.crossfade_seconds * sample_rate)), n_excerpt - 1)
+        return n_excerpt, n_fade, max(1, int(round(base.excerpt_seconds * self.sample_rate)))
+
+    def dream_excerpts(self, excerpts: list[np.ndarray], indices: list[int], params: DreamParams,
+                       sample_rate: int) -> list[np.ndarray]:
+        """Dream excerpts ``(n_channels, n_excerpt)`` at ``sample_rate`` (excerpt ``indices``
+        seed their random streams) and mix each with its dry input by ``params.mix``."""
+        n_channels, n_excerpt = excerpts[0].shape
+        items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
+        if sample_rate != self.sample_rate:
+            n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
+            items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
+        seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
+        dreamed = self._dream_items(items.astype(np.float32), seeds, params)
+        if sample_rate != self.sample_rate:
+            dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
+        out = []
+        for i, dry in enumerate(excerpts):
+            wet = dreamed[i * n_channels : (i + 1) * n_channels]
+            if params.mix < 1:
+                wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
+            out.append(wet.astype(np.float32))
+        return out
+
     def render(self, read, write, n_total: int, n_channels: int, sample_rate: int, progress=None) -> RenderStats:
         """Dream a signal of ``n_total`` samples excerpt by excerpt in constant memory.
 
@@ -208,16 +236,11 @@ class Dreamer:
         parameters in force at its start (``params_at``); the dry/wet ``mix`` is applied
         per excerpt, so it too crossfades.
         """
-        base = self.params_at(0.0)
         t0 = time.perf_counter()
-        n_excerpt = max(1, int(round(base.excerpt_seconds * sample_rate)))
-        n_fade = min(int(round(base.crossfade_seconds * sample_rate)), n_excerpt - 1)
-        n_model = max(1, int(round(base.excerpt_seconds * self.sample_rate)))
+        n_excerpt, n_fade, _ = self.layout(sample_rate)
         starts = excerpt_starts(n_total, n_excerpt, n_fade)
         per_group = max(1, self.batch_size // max(n_channels, 1))
-        acc = np.zeros((n_channels, 0), dtype=np.float64)
-        wsum = np.zeros(0, dtype=np.float64)
-        acc_start = 0
+        ola = OverlapAdd(n_channels, n_excerpt, n_fade)
         k = 0
         while k < len(starts):
             params = self.params_at(starts[k] / sample_rate)
@@ -227,47 +250,50 @@ class Dreamer:
                 group.append(group[-1] + 1)
             k = group[-1] + 1
             excerpts = [read(starts[j], starts[j] + n_excerpt) for j in group]
-            items = np.concatenate(excerpts, axis=0)  # [len(group) * C, n_excerpt]
-            if sample_rate != self.sample_rate:
-                items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
-            seeds = [(params.seed, j) for j in group for _ in range(n_channels)]
-            dreamed = self._dream_items(items.astype(np.float32), seeds, params)
-            if sample_rate != self.sample_rate:
-                dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
-            for i, j in enumerate(group):
-                wet = dreamed[i * n_channels : (i + 1) * n_channels]
-                if params.mix < 1:
-                    dry = excerpts[i] if params.init == "input" else 0.0
-                    wet = params.mix * wet + (1 - params.mix) * dry
-                w = excerpt_weight(n_excerpt, n_fade, first=j == 0, last=j == len(starts) - 1)
-                lo = starts[j] - acc_start
-                hi = lo + n_excerpt
-                if hi > acc.shape[1]:
-                    acc = np.pad(acc, ((0, 0), (0, hi - acc.shape[1])))
-                    wsum = np.pad(wsum, (0, hi - len(wsum)))
-                acc[:, lo:hi] += wet * w
-                wsum[lo:hi] += w
-            done = starts[k] if k < len(starts) else n_total
-            n_done = done - acc_start
-            wet = (acc[:, :n_done] / np.maximum(wsum[:n_done], 1e-12)).astype(np.float32)
-            write(_finish(wet))
-            acc, wsum, acc_start = acc[:, n_done:], wsum[n_done:], done
+            for j, wet in zip(group, self.dream_excerpts(excerpts, group, params, sample_rate)):
+                ola.add(j, wet)
+            done = min(starts[k] if k < len(starts) else n_total, n_total)
+            write(ola.pop(done))
             if progress is not None:
                 progress(done)
         return RenderStats(n_total, len(starts), time.perf_counter() - t0)
 
     def reset(self) -> None:
-        """Forget any state between calls (offline processing keeps none)."""
+        """End the current stream (``process(..., reset=False)``), if any."""
+        stream = self.__dict__.pop("_stream", None)
+        if stream is not None:
+            stream.close()
 
-    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = False) -> np.ndarray:
-        """Dream a whole buffer ``(n_channels, n_samples)`` -> the same shape.
+    @property
+    def latency_samples(self) -> int:
+        """Latency of ``process(..., reset=False)`` at the last streamed rate (0 before)."""
+        stream = self.__dict__.get("_stream")
+        return stream.latency_samples if stream is not None else 0
 
-        ``reset`` is accepted for pedalboard-style symmetry; offline processing keeps no
-        state between calls.
+    def stream(self, sample_rate: int, n_channels: int, **kwargs):
+        """A new ``DreamStream`` (see ``bridge.stream``) over this dreamer."""
+        from .stream import DreamStream
+
+        return DreamStream(self, sample_rate, n_channels, **kwargs)
+
+    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = True) -> np.ndarray:
+        """Dream ``audio`` ``(n_channels, n_samples)`` -> the same shape, like a pedalboard plugin.
+
+        ``reset=True`` (default): the buffer is a whole signal, dreamed offline and returned
+        sample-aligned (no latency). ``reset=False``: the buffer is the next block of a
+        stream; the output is delayed by ``latency_samples`` (the worker runs in the
+        background; this call waits for it, so the result does not depend on timing).
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 2:
             raise ParameterError(f"audio must be (n_channels, n_samples); got shape {audio.shape}")
+        if not reset:
+            stream = self.__dict__.get("_stream")
+            if stream is None or stream.sample_rate != sample_rate or stream.n_channels != audio.shape[0]:
+                self.reset()
+                stream = self._stream = self.stream(sample_rate, audio.shape[0], realtime=False)
+            return stream.process(audio)
+        self.reset()
         n_channels, n_total = audio.shape
         if n_total == 0:
             return audio.copy()
@@ -279,6 +305,36 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
+
+
+class OverlapAdd:
+    """Crossfaded overlap-add of excerpts on the regular grid of ``dsp.windows``.
+
+    ``add(k, wet)`` places excerpt ``k`` (start ``k * hop``); ``pop(upto)`` returns the
+    finished samples from the last pop up to ``upto`` (all excerpts covering them must
+    have been added), clipped to the ceiling.
+    """
+
+    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int):
+        self.n_excerpt, self.n_fade, self.hop = n_excerpt, n_fade, n_excerpt - n_fade
+        self.acc = np.zeros((n_channels, 0), dtype=np.float64)
+        self.start = 0
+
+    def add(self, k: int, wet: np.ndarray) -> None:
+        lo = k * self.hop - self.start
+        hi = lo + self.n_excerpt
+        if hi > self.acc.shape[1]:
+            self.acc = np.pad(self.acc, ((0, 0), (0, hi - self.acc.shape[1])))
+        self.acc[:, lo:hi] += wet * excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
+
+    def pop(self, upto: int) -> np.ndarray:
+        n = upto - self.start
+        out = self.acc[:, :n]
+        if out.shape[1] < n:
+            out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
+        self.acc = self.acc[:, n:]
+        self.start = upto
+        return _finish(out)
 
 
 def _finish(out: np.ndarray) -> np.ndarray:

@@ -28,12 +28,14 @@ def _progress_bar(total_samples: int, sample_rate: int, enabled: bool, desc: str
     return bar, update
 
 
-def dream_file(dreamer, input_path, output_path, subtype: str | None = None, progress: bool = True):
+def dream_file(dreamer, input_path, output_path, subtype: str | None = None, progress: bool = True,
+               pre_fx=None, post_fx=None):
     """Dream ``input_path`` into ``output_path`` (same length, rate, channels; the input's
-    format/subtype unless ``subtype``). Constant memory in the file's length."""
+    format/subtype unless ``subtype``). Constant memory in the file's length. ``pre_fx`` /
+    ``post_fx`` (``(block, rate) -> block``, state kept) run before and after the dream."""
     info = probe(input_path)
     fmt, subtype = output_format(output_path, info, subtype)
-    reader = BlockReader(input_path, info)
+    reader = BlockReader(input_path, info, transform=pre_fx)
     bar, update = _progress_bar(info.n_samples, info.sample_rate, progress, info.path.name)
     try:
         with atomic_writer(output_path, info.sample_rate, info.n_channels, fmt, subtype) as write:
@@ -41,7 +43,7 @@ def dream_file(dreamer, input_path, output_path, subtype: str | None = None, pro
 
             def sink(block):
                 nonlocal written
-                write(block)
+                write(post_fx(block, info.sample_rate) if post_fx is not None else block)
                 written += block.shape[1]
                 reader.discard_before(written)
 
@@ -52,7 +54,8 @@ def dream_file(dreamer, input_path, output_path, subtype: str | None = None, pro
     return stats
 
 
-def dream_to_file(dreamer, output_path, seconds: float, n_channels: int = 1, subtype: str | None = None, progress: bool = True):
+def dream_to_file(dreamer, output_path, seconds: float, n_channels: int = 1, subtype: str | None = None, progress: bool = True,
+                  post_fx=None):
     """Dream ``seconds`` from noise or silence (``params.init``) into ``output_path``."""
     rate = dreamer.sample_rate
     n_total = max(1, int(round(seconds * rate)))
@@ -64,6 +67,7 @@ def dream_to_file(dreamer, output_path, seconds: float, n_channels: int = 1, sub
 
     try:
         with atomic_writer(output_path, rate, n_channels, fmt, subtype) as write:
-            return dreamer.render(read, write, n_total, n_channels, rate, progress=update)
+            sink = write if post_fx is None else (lambda block: write(post_fx(block, rate)))
+            return dreamer.render(read, sink, n_total, n_channels, rate, progress=update)
     finally:
         bar.close()

@@ -1,12 +1,13 @@
 """Excerpt scheduling: where the dream windows of a long signal start, and the
 raised-cosine crossfades that join them.
 
-A signal of ``n_total`` samples is covered by excerpts of ``n_excerpt`` samples that
-overlap by ``n_fade`` samples (hop ``n_excerpt - n_fade``); the last excerpt is moved
-back to end exactly at the signal's end. Each excerpt is weighted by a flat-top window
-whose ends are sin^2 fades (the first excerpt has no fade-in, the last no fade-out), and
-the overlap-add is divided by the summed weights, which are >= 1 everywhere, so any
-excerpt layout reconstructs the signal exactly when the excerpts are left unchanged.
+A signal is covered by excerpts of ``n_excerpt`` samples that start every ``hop =
+n_excerpt - n_fade`` samples from sample 0 and so overlap by ``n_fade`` samples. The layout
+does not depend on the signal's length (the last excerpt may run past the end, zero
+padded), so a file dreamed offline and the same audio streamed live are cut into the same
+excerpts. Each excerpt is weighted by a flat-top window whose ends are sin^2 fades (the
+first excerpt has no fade-in), and the overlap-add is divided by the summed weights, which
+are 1 everywhere, so unchanged excerpts reconstruct the signal exactly.
 """
 
 from __future__ import annotations
@@ -17,17 +18,12 @@ __all__ = ["excerpt_starts", "fade_window", "excerpt_weight"]
 
 
 def excerpt_starts(n_total: int, n_excerpt: int, n_fade: int) -> list[int]:
-    """Start sample of every excerpt covering ``n_total`` samples."""
+    """Start sample of every excerpt that touches the first ``n_total`` samples."""
     if n_excerpt <= 0:
         raise ValueError("n_excerpt must be positive")
     if not 0 <= n_fade < n_excerpt:
         raise ValueError(f"n_fade={n_fade} must be in 0..{n_excerpt - 1}")
-    if n_total <= n_excerpt:
-        return [0]
-    hop = n_excerpt - n_fade
-    starts = list(range(0, n_total - n_excerpt, hop))
-    starts.append(n_total - n_excerpt)
-    return starts
+    return list(range(0, max(int(n_total), 1), n_excerpt - n_fade))
 
 
 def fade_window(n_fade: int) -> np.ndarray:
@@ -37,13 +33,12 @@ def fade_window(n_fade: int) -> np.ndarray:
     return (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
 
 
-def excerpt_weight(n_excerpt: int, n_fade: int, first: bool, last: bool) -> np.ndarray:
-    """Overlap-add weight of one excerpt (flat top, faded ends except at the signal's edges)."""
+def excerpt_weight(n_excerpt: int, n_fade: int, first: bool) -> np.ndarray:
+    """Overlap-add weight of one excerpt (flat top, sin^2 fades; no fade-in for the first)."""
     w = np.ones(n_excerpt, dtype=np.float32)
     if n_fade > 0:
         ramp = fade_window(n_fade)
         if not first:
             w[:n_fade] = ramp
-        if not last:
-            w[-n_fade:] = ramp[::-1]
+        w[-n_fade:] = ramp[::-1]
     return w

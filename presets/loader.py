@@ -30,16 +30,20 @@ from .params import DreamParams
 __all__ = ["PRESET_DIR", "Preset", "list_presets", "load_preset", "read_toml"]
 
 PRESET_DIR = Path(__file__).resolve().parent
-PRESET_KEYS = ("schema", "name", "description", "params", "sequence")
+PRESET_KEYS = ("schema", "name", "description", "params", "sequence", "fx")
 
 
 class Preset:
-    """A loaded preset: ``name``, ``description``, ``params`` (DreamParams), ``path`` and
-    ``sequence``: ``[(seconds, {param: value})]`` changes over time (may be empty)."""
+    """A loaded preset: ``name``, ``description``, ``params`` (DreamParams), ``path``,
+    ``sequence``: ``[(seconds, {param: value})]`` changes over time (may be empty), and
+    ``fx``: ``{"pre": [...], "post": [...]}`` effect chains (each entry a dict with
+    ``plugin`` (a pedalboard built-in) or ``vst3`` (a plugin path) plus parameter values)."""
 
-    def __init__(self, name: str, description: str, params: DreamParams, path: Path | None, raw: dict, sequence=()):
+    def __init__(self, name: str, description: str, params: DreamParams, path: Path | None, raw: dict, sequence=(),
+                 fx=None):
         self.name, self.description, self.params, self.path, self.raw = name, description, params, path, raw
         self.sequence = list(sequence)
+        self.fx = fx or {"pre": [], "post": []}
 
     def __repr__(self) -> str:
         return f"Preset({self.name!r})"
@@ -100,4 +104,26 @@ def load_preset(name_or_path: str | Path) -> Preset:
         sequence.append((float(step["time"]), changes))
     if any(b[0] < a[0] for a, b in zip(sequence, sequence[1:])):
         raise ParameterError(f"{path}: [[sequence]] times must not decrease")
-    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data, sequence)
+    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data, sequence,
+                  _read_fx(path, data.get("fx", {})))
+
+
+def _read_fx(path: Path, fx) -> dict:
+    """Validate the shape of ``[[fx.pre]]`` / ``[[fx.post]]`` (plugin names and parameter
+    names are checked when the chain is built, where pedalboard can be asked)."""
+    if not isinstance(fx, dict) or set(fx) - {"pre", "post"}:
+        raise ParameterError(f"{path}: [fx] holds only [[fx.pre]] and [[fx.post]] lists")
+    out = {}
+    for side in ("pre", "post"):
+        entries = fx.get(side, [])
+        if not isinstance(entries, list):
+            raise ParameterError(f"{path}: fx.{side} must be a list of tables ([[fx.{side}]])")
+        for i, entry in enumerate(entries):
+            kinds = [k for k in ("plugin", "vst3") if k in entry]
+            if len(kinds) != 1 or not isinstance(entry[kinds[0]], str):
+                raise ParameterError(f"{path}: [[fx.{side}]] entry {i + 1} needs exactly one of plugin = \"Name\" or vst3 = \"/path/to/Plugin.vst3\"")
+            for key, value in entry.items():
+                if key not in ("plugin", "vst3") and not isinstance(value, (int, float, bool, str)):
+                    raise ParameterError(f"{path}: [[fx.{side}]] entry {i + 1}: parameter {key!r} must be a number, bool or text")
+        out[side] = [dict(e) for e in entries]
+    return out

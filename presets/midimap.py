@@ -25,11 +25,14 @@ to ``DreamParams`` fields and presets. Used by live control and by MIDI-file aut
     preset = "default"
 
 Discrete parameters (int fields, ``choice``) step cleanly and are never smoothed.
+Effect parameters are mappable too: ``param = "fx.post.0.threshold_db"`` (chain, index
+in the chain, the plugin's parameter name), with a numeric ``range``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,11 @@ CURVES = ("lin", "log", "int", "choice")
 _MAP_KEYS = ("schema", "name", "description", "cc", "program_change")
 _CC_KEYS = ("cc", "channel", "param", "range", "curve", "values", "smoothing_ms")
 _FIELD_TYPES = {f.name: (f.type if isinstance(f.type, str) else f.type.__name__) for f in dataclasses.fields(DreamParams)}
+FX_PARAM = re.compile(r"^fx\.(pre|post)\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _kind(param: str) -> str:
+    return "fx" if FX_PARAM.match(param) else _FIELD_TYPES[param]
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,12 @@ class CcMapping:
     smoothing_ms: float = 0.0
 
     @property
+    def is_fx(self) -> bool:
+        return bool(FX_PARAM.match(self.param))
+
+    @property
     def discrete(self) -> bool:
-        return self.curve in ("int", "choice") or _FIELD_TYPES[self.param] != "float"
+        return self.curve in ("int", "choice") or _kind(self.param) not in ("float", "fx")
 
     def matches(self, channel_1based: int, cc: int) -> bool:
         return cc == self.cc and (self.channel is None or self.channel == channel_1based)
@@ -73,7 +85,7 @@ class CcMapping:
             v = self.low * (self.high / self.low) ** u
         else:
             v = self.low + (self.high - self.low) * u
-        if self.curve == "int" or _FIELD_TYPES[self.param] == "int":
+        if self.curve == "int" or _kind(self.param) == "int":
             v = int(round(v))
             if self.param == "smoothing_kernel" and v % 2 == 0:
                 v += 1 if v < self.high else -1
@@ -110,15 +122,15 @@ def load_midi_map(path) -> MidiMap:
             if required not in entry:
                 raise _entry_error(path, i, f"needs {required!r}")
         param = entry["param"]
-        if param not in _FIELD_TYPES:
-            raise _entry_error(path, i, f"unknown parameter {param!r}; valid names: {', '.join(_FIELD_TYPES)}")
+        if param not in _FIELD_TYPES and not FX_PARAM.match(str(param)):
+            raise _entry_error(path, i, f"unknown parameter {param!r}; valid names: {', '.join(_FIELD_TYPES)}, or fx.pre.N.NAME / fx.post.N.NAME")
         cc = entry["cc"]
         if not isinstance(cc, int) or not 0 <= cc <= 127:
             raise _entry_error(path, i, f"cc={cc!r} must be a controller number 0..127")
         channel = entry.get("channel")
         if channel is not None and (not isinstance(channel, int) or not 1 <= channel <= 16):
             raise _entry_error(path, i, f"channel={channel!r} must be a MIDI channel 1..16 (or left out for any)")
-        kind = _FIELD_TYPES[param]
+        kind = _kind(param)
         curve = entry.get("curve", "choice" if kind == "str" else "int" if kind == "int" else "lin")
         if curve not in CURVES:
             raise _entry_error(path, i, f"curve={curve!r} is not one of {', '.join(CURVES)}")
@@ -142,6 +154,11 @@ def load_midi_map(path) -> MidiMap:
                 raise _entry_error(path, i, f"curve='log' needs a positive range (got {low:g}..{high:g}); use 'lin'")
             probes = [low, high]
         mapping = CcMapping(cc, param, low, high, curve, values, channel, float(smoothing))
+        if kind == "fx":
+            if curve == "choice":
+                raise _entry_error(path, i, "effect parameters take a numeric range (curve lin, log or int)")
+            mappings.append(mapping)
+            continue
         for probe in ([mapping.value(0), mapping.value(127)] if curve != "choice" else probes):
             try:
                 DreamParams().replace(**{param: probe})

@@ -43,3 +43,11 @@ def run_cli(*args, cwd=None, timeout=600):
     cmd = [exe, *map(str, args)] if exe else [sys.executable, "-m", "dreambridge.bridge.cli", *map(str, args)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def model_default():
+    """The shipped default model (loaded offline, hash checked)."""
+    from dreambridge.models.zoo import load_model
+
+    return load_model("default")

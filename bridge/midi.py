@@ -1,0 +1,154 @@
+"""MIDI through mido + python-rtmidi: live control of every parameter, MIDI learn, ports.
+
+The rtmidi API follows ``MIDO_BACKEND`` (e.g. ``mido.backends.rtmidi/UNIX_JACK`` for JACK
+MIDI, the default ALSA/CoreMIDI/WinMM elsewhere). Messages arrive on rtmidi's thread;
+``LiveControl`` applies them under a lock, and the dream worker and the audio callback
+read consistent snapshots (``params_now``, ``fx_now``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from dreambridge.presets.errors import DeviceError, ParameterError, first_line
+from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
+
+from .automation import CcState
+
+__all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
+
+# Sensible controller ranges for MIDI learn (param -> (range, curve)).
+DEFAULT_RANGES = {
+    "layer": ([0, 7], "int"), "channel": ([-1, 31], "int"), "iterations": ([1, 20], "int"),
+    "learning_rate": ([0.005, 0.2], "log"), "max_offset_samples": ([0, 512], "int"),
+    "smoothing_coef": ([0.1, 2.0], "lin"), "smoothing_kernel": ([1, 17], "int"), "lowpass_hz": ([500.0, 16000.0], "log"),
+    "highpass_hz": ([5.0, 200.0], "log"), "sparsity": ([0.0, 2.0], "lin"), "continuity": ([0.0, 2.0], "lin"),
+    "target_class": ([-1, 127], "int"), "mix": ([0.0, 1.0], "lin"), "excerpt_seconds": ([0.25, 2.0], "lin"),
+    "crossfade_seconds": ([0.01, 0.2], "lin"), "seed": ([0, 127], "int"),
+}
+CHOICES = {"grad_norm": ["max", "mean", "std"], "init": ["input", "noise", "silence"]}
+
+
+def _mido():
+    try:
+        import mido
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise DeviceError(f"mido is not installed ({exc}); pip install mido python-rtmidi") from None
+    return mido
+
+
+def list_ports() -> dict:
+    mido = _mido()
+    try:
+        return {"inputs": mido.get_input_names(), "outputs": mido.get_output_names()}
+    except Exception as exc:
+        raise DeviceError(f"no MIDI system available ({first_line(exc)}); on Linux without ALSA sequencer set "
+                          "MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK with a JACK server running") from None
+
+
+def open_input(port: str | None = None, virtual: str | None = None, callback=None):
+    """Open an input port by (part of its) name, or create a virtual one."""
+    mido = _mido()
+    try:
+        if virtual:
+            return mido.open_input(virtual, virtual=True, callback=callback)
+        names = mido.get_input_names()
+        match = [n for n in names if n == port] or [n for n in names if port and port.lower() in n.lower()]
+        if not match:
+            raise DeviceError(f"MIDI input {port!r} not found; inputs: {', '.join(names) or 'none'} "
+                              "(or use --virtual-midi NAME)")
+        return mido.open_input(match[0], callback=callback)
+    except DeviceError:
+        raise
+    except Exception as exc:
+        raise DeviceError(f"cannot open MIDI input ({first_line(exc)})") from None
+
+
+class LiveControl:
+    """Thread-safe parameter state driven by MIDI messages (CC, program change)."""
+
+    def __init__(self, midi_map: MidiMap | None, base, clock=time.monotonic):
+        self.lock = threading.Lock()
+        self.clock = clock
+        self.t0 = clock()
+        self.state = CcState(midi_map or MidiMap((), {}), base)
+        self.n_messages = 0
+
+    def now(self) -> float:
+        return self.clock() - self.t0
+
+    def handle(self, message) -> None:
+        """rtmidi-thread callback: map and apply one message (errors are counted, not raised)."""
+        with self.lock:
+            self.n_messages += 1
+            if message.type == "control_change":
+                self.state.control_change(self.now(), message.channel + 1, message.control, message.value)
+            elif message.type == "program_change":
+                self.state.program_change(message.program)
+
+    def params_now(self, _seconds=None):
+        with self.lock:
+            return self.state.params_at(self.now())
+
+    def fx_now(self) -> dict:
+        with self.lock:
+            return self.state.fx_at(self.now())
+
+
+def apply_fx_values(values: dict, chains: dict) -> None:
+    """Set mapped effect parameters (``fx.post.0.threshold_db`` -> value) on the chains."""
+    for name, value in values.items():
+        m = FX_PARAM.match(name)
+        chain = chains.get(m.group(1))
+        if chain is not None:
+            chain.set_param(int(m.group(2)), m.group(3), value)
+
+
+def learn(param: str, map_path, port: str | None = None, virtual: str | None = None, timeout: float = 60.0) -> dict:
+    """Wait for the next CC on the input and bind it to ``param`` in ``map_path``
+    (created if missing). Returns the entry written."""
+    from dreambridge.presets import DreamParams
+
+    if param not in DreamParams.names():
+        raise ParameterError(f"unknown parameter {param!r}; valid names: {', '.join(DreamParams.names())}")
+    got = []
+    event = threading.Event()
+
+    def on_message(message):
+        if message.type == "control_change" and not got:
+            got.append(message)
+            event.set()
+
+    inp = open_input(port, virtual, on_message)
+    try:
+        if not event.wait(timeout):
+            raise DeviceError(f"no control change arrived within {timeout:g} s; move a knob on {port or virtual}")
+    finally:
+        inp.close()
+    message = got[0]
+    entry = {"cc": message.control, "channel": message.channel + 1, "param": param}
+    lines = ["", "[[cc]]", f"cc = {message.control}", f"channel = {message.channel + 1}", f'param = "{param}"']
+    if param in CHOICES:
+        lines += ['curve = "choice"', "values = [" + ", ".join(f'"{v}"' for v in CHOICES[param]) + "]"]
+    elif param == "selection":
+        raise ParameterError("selection is text; map layer and channel instead")
+    else:
+        rng, curve = DEFAULT_RANGES[param]
+        lines += [f"range = [{rng[0]}, {rng[1]}]", f'curve = "{curve}"']
+        if curve in ("lin", "log"):
+            lines.append("smoothing_ms = 30.0")
+        entry.update({"range": rng, "curve": curve})
+    path = Path(map_path)
+    text = path.read_text() if path.exists() else 'schema = 1\nname = "learned"\n'
+    candidate = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(candidate)
+    try:
+        load_midi_map(tmp)  # validate before it replaces the map
+    except ParameterError:
+        tmp.unlink()
+        raise
+    tmp.replace(path)
+    return entry
