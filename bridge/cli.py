@@ -82,6 +82,12 @@ def get_parser() -> argparse.ArgumentParser:
     learn_port.add_argument("--virtual-midi", default=None, metavar="NAME")
     p.add_argument("--timeout", type=float, default=60.0)
 
+    p = sub.add_parser("analyze", help="audio features, artefact measures, and before/after comparisons")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--compare", action="store_true", help="treat FILES as IN OUT: envelope correlation, log-spectral distance, in-band flatness")
+    p.add_argument("--model", default="default", help="model whose stride grids the comb share is measured at (default: default)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("presets", help="list or show presets")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("name", nargs="?")

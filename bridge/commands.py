@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -146,6 +146,41 @@ def cmd_midi(args, argv) -> int:
 
     entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
     print(f"{args.map}: CC {entry['cc']} on channel {entry['channel']} -> {entry['param']}")
+    return 0
+
+
+def cmd_analyze(args, argv) -> int:
+    from dreambridge.models.zoo import describe
+
+    from .analysis import analyze_file, compare_files
+
+    if args.compare:
+        if len(args.files) != 2:
+            raise ParameterError("--compare takes exactly two files: IN OUT")
+        result = compare_files(*args.files)
+        result["files"] = [analyze_file(f) for f in args.files]
+        if args.json:
+            print(json.dumps(result, indent=1))
+        else:
+            print(f"{args.files[0]} -> {args.files[1]}")
+            print(f"  envelope correlation   {result['envelope_correlation']:8.3f}   (rhythm kept: >= 0.8)")
+            print(f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change: >= 6 dB)")
+            print(f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} (not hiss: <= 0.1)")
+        return 0
+    card = describe(args.model)
+    results = [analyze_file(f, card) for f in args.files]
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=1))
+        return 0
+    for r in results:
+        print(f"{r['file']}: {r['seconds']:.2f} s, {r['channels']} ch, {r['sample_rate']} Hz")
+        for name, label in (("rms", "RMS (loudness)"), ("centroid_hz", "centroid Hz (brightness)"),
+                            ("flatness", "flatness (noisiness)"), ("flatness_inband", "flatness 40 Hz-8 kHz"),
+                            ("flux", "flux (roughness)")):
+            print(f"  {label:26s} mean {r[name + '_mean']:10.4f}  std {r[name + '_std']:10.4f}")
+        print(f"  {'DC share (< 20 Hz)':26s} {r['dc_share'] * 100:9.2f} %")
+        combs = ", ".join(f"L{i} {c * 100:.1f}%" for i, c in enumerate(r["comb_share"]))
+        print(f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 {r['comb_chance'][2] * 100:.1f}%)")
     return 0
 
 
