@@ -84,6 +84,7 @@ class Dreamer:
         self.backend = OnnxBackend(path, device)
         meta = self.backend.meta
         self.layer_channels = meta["layer_channels"][: meta["max_layer"] + 1]
+        self.layer_strides = meta["layer_strides"][: meta["max_layer"] + 1]
         self.n_classes = len(meta["class_names"])
         self.has_head = meta["max_layer"] == len(meta["layer_channels"]) - 1
         self.sample_rate = meta["sample_rate"]
@@ -106,6 +107,7 @@ class Dreamer:
             self.model, self.card = load_model(model)
         self.model = self.model.eval()
         self.layer_channels = self.model.layer_channels
+        self.layer_strides = [s.stride * (s.pool_stride or 1) for s in self.model.specs]
         self.n_classes = self.model.n_classes
         self.has_head = True
         self.sample_rate = self.model.sample_rate
@@ -160,7 +162,7 @@ class Dreamer:
                 raise ParameterError("target_class needs the full network; this dream-step graph was exported without the head")
             if len(cache) > 256:
                 cache.clear()
-            cache[params] = resolve_selection(params, self.layer_channels, self.n_classes)
+            cache[params] = resolve_selection(params, self.layer_channels, self.n_classes, self.layer_strides)
         return cache[params]
 
     @property

@@ -32,15 +32,28 @@ from dreambridge.dsp.filters import band_response
 from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_sigma
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["dream_loop", "offsets_for", "smoothing_cosines"]
+__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER"]
 
 
-def offsets_for(rngs: list[np.random.Generator], params: DreamParams) -> np.ndarray:
+MAX_GRID_JITTER = 2205  # 50 ms at 44.1 kHz: the grid jitter of deep layers (periods of 0.25 s and more) is capped here
+
+
+def offset_range(params: DreamParams, stride_period: int) -> int:
+    """Largest random offset (samples): ``max_offset_samples``, widened for ``jitter="grid"``
+    to half the stride period of the dreamed layer, so offsets cover a whole period and the
+    gradient lands on every phase of the stride grid (no comb builds up)."""
+    if params.jitter == "grid":
+        return max(params.max_offset_samples, min(stride_period, MAX_GRID_JITTER) // 2)
+    return params.max_offset_samples
+
+
+def offsets_for(rngs: list[np.random.Generator], params: DreamParams, stride_period: int = 1) -> np.ndarray:
     """``[iterations, B]`` random offsets, one stream per excerpt (batch-independent)."""
+    limit = offset_range(params, stride_period)
     out = np.zeros((params.iterations, len(rngs)), dtype=np.int64)
     for b, rng in enumerate(rngs):
         for i in range(params.iterations):
-            out[i, b] = draw_offset(rng, params.max_offset_samples)
+            out[i, b] = draw_offset(rng, limit)
     return out
 
 
@@ -67,7 +80,7 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     """
     n = x.shape[-1]
     band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
-    offsets = offsets_for(rngs, params)
+    offsets = offsets_for(rngs, params, getattr(selection, "stride_period", 1))
     k = params.smoothing_kernel
     cosines = dsp.asarray(smoothing_cosines(k, n)) if k > 1 else None
     spectrum = dsp.rfft(x)

@@ -58,6 +58,7 @@ def read_step_metadata(session) -> dict:
     return {
         "sample_rate": int(meta["sample_rate"]),
         "layer_channels": json.loads(meta["layer_channels"]),
+        "layer_strides": json.loads(meta.get("layer_strides_total", meta["layer_stride"])),
         "class_names": json.loads(meta["class_names"]),
         "max_layer": int(meta.get("step_max_layer", len(json.loads(meta["layer_channels"])) - 1)),
         "name": meta.get("model_name", ""),

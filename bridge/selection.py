@@ -29,6 +29,7 @@ class Selection:
     class_weights: np.ndarray
     sparsity: float = 0.0
     continuity: float = 0.0
+    stride_period: int = 1  # samples between frames of the deepest layer used (its stride grid)
 
     @property
     def deepest_layer(self) -> int:
@@ -44,8 +45,12 @@ class Selection:
         return np.concatenate(self.layer_weights).astype(np.float32)
 
 
-def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes: int) -> Selection:
-    """Validate ``params``' targets against a model and build the weight vectors."""
+def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes: int,
+                      layer_strides: list[int] | None = None) -> Selection:
+    """Validate ``params``' targets against a model and build the weight vectors.
+
+    ``layer_strides`` (each layer's stride, pooling included) gives the stride period of
+    the deepest layer used, which ``jitter = "grid"`` spans with its random offsets."""
     n_layers = len(layer_channels)
     weights = [np.zeros(c, dtype=np.float32) for c in layer_channels]
     classes = np.zeros(n_classes, dtype=np.float32)
@@ -69,4 +74,7 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
         if total <= 0:
             raise ParameterError("the selection has zero total weight; give at least one layer:channel a positive weight")
         weights = [w / total for w in weights]
-    return Selection(tuple(weights), classes, float(params.sparsity), float(params.continuity))
+    deepest = len(layer_channels) - 1 if params.target_class >= 0 else max(
+        [i for i, w in enumerate(weights) if np.any(w)] + [0])
+    period = int(np.prod((layer_strides or [1] * len(layer_channels))[: deepest + 1]))
+    return Selection(tuple(weights), classes, float(params.sparsity), float(params.continuity), period)

@@ -53,6 +53,8 @@ def metadata_for(model: RawAudioNet, card: dict, kind: str) -> dict[str, str]:
         "layer_kernel": json.dumps([layer["kernel"] for layer in arch["layers"]]),
         "layer_stride": json.dumps([layer["stride"] for layer in arch["layers"]]),
         "layer_padding": json.dumps([layer["padding"] for layer in arch["layers"]]),
+        "layer_pool": json.dumps([[layer["pool_kernel"], layer["pool_stride"]] for layer in arch["layers"]]),
+        "layer_strides_total": json.dumps([layer["stride"] * (layer["pool_stride"] or 1) for layer in arch["layers"]]),
         "class_names": json.dumps(card.get("class_names", [])),
         "weights_sha256": str(card.get("weights_sha256", "")),
         "model_name": str(card.get("name", "")),

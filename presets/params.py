@@ -17,6 +17,7 @@ from .errors import ParameterError
 __all__ = ["DreamParams", "PARAM_DOCS", "parse_selection", "parse_assignment"]
 
 GRAD_NORMS = ("max", "mean", "std")
+JITTERS = ("grid", "fixed")
 INITS = ("input", "noise", "silence")
 
 # name -> (unit, range text, what you hear). Drives the README table and `presets show`.
@@ -27,6 +28,7 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "iterations": ("count", "0..100000", "Gradient steps per excerpt: more means further from the source (slightly rougher)."),
     "learning_rate": ("1/step", "0..10", "Step size: larger changes faster and slightly brighter/noisier."),
     "max_offset_samples": ("samples", "0..44100", "Random temporal jitter before each step: larger raises brightness and noisiness."),
+    "jitter": ("mode", "grid or fixed", "grid: the offset range also spans the dreamed layer's stride period (up to 50 ms), so strided convs leave no comb buzz; fixed: exactly +-max_offset_samples (the papers)."),
     "smoothing_coef": ("samples", "0..20", "Base sigma of the cascade Gaussian gradient smoothing (sigma = coef + 2 (i+1)/n); barely audible (Bisig)."),
     "smoothing_kernel": ("taps", "odd 1..101", "Taps of each smoothing Gaussian; 1 switches smoothing off; barely audible."),
     "lowpass_hz": ("Hz", "0 (off) or 20..Nyquist", "Low-pass in the loop: brightness follows it directly; low values also lower loudness."),
@@ -57,6 +59,7 @@ class DreamParams:
     iterations: int = 10
     learning_rate: float = 0.04
     max_offset_samples: int = 1
+    jitter: str = "grid"
     smoothing_coef: float = 0.5
     smoothing_kernel: int = 9
     lowpass_hz: float = 12000.0
@@ -99,6 +102,8 @@ class DreamParams:
         in_range("highpass_hz", 0, 1000)
         if self.lowpass_hz and self.highpass_hz and self.highpass_hz >= self.lowpass_hz:
             raise ParameterError(f"highpass_hz={self.highpass_hz:g} must be below lowpass_hz={self.lowpass_hz:g}")
+        if self.jitter not in JITTERS:
+            raise ParameterError(f"jitter={self.jitter!r} is not one of {', '.join(JITTERS)}")
         if self.grad_norm not in GRAD_NORMS:
             raise ParameterError(f"grad_norm={self.grad_norm!r} is not one of {', '.join(GRAD_NORMS)}")
         in_range("sparsity", 0, 100)
