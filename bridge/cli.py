@@ -88,6 +88,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="model whose stride grids the comb share is measured at (default: default)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("report", help="produce the README's measured tables")
+    p.add_argument("kind", choices=["artefacts"])
+    p.add_argument("--model", default="default")
+    p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--layers", type=int, nargs="*", default=None)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("presets", help="list or show presets")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("name", nargs="?")

@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_report", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -181,6 +181,20 @@ def cmd_analyze(args, argv) -> int:
         print(f"  {'DC share (< 20 Hz)':26s} {r['dc_share'] * 100:9.2f} %")
         combs = ", ".join(f"L{i} {c * 100:.1f}%" for i, c in enumerate(r["comb_share"]))
         print(f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 {r['comb_chance'][2] * 100:.1f}%)")
+    return 0
+
+
+def cmd_report(args, argv) -> int:
+    from tqdm import tqdm
+
+    from .engine import Dreamer
+    from .report import artefact_report, format_artefact_report
+
+    dreamer = Dreamer(args.model, DreamParams(), device=args.device)
+    n_layers = len(args.layers) if args.layers else len(dreamer.layer_channels)
+    with tqdm(total=2 * n_layers * args.maps, desc="report", disable=args.json) as bar:
+        report = artefact_report(dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update)
+    print(json.dumps(report, indent=1) if args.json else format_artefact_report(report))
     return 0
 
 

@@ -29,3 +29,24 @@ def test_analyze_compare(tmp_path, rng):
     assert noise["envelope_correlation"] < 0.5 and noise["inband_flatness_out"] > 0.4
     proc = run_cli("analyze", "--compare", a)
     assert proc.returncode == 2 and "exactly two files" in proc.stderr
+
+
+def test_shipped_engine_keeps_dc_and_comb_limits(model_default):
+    """Issue 9's limits on a short run of the shipped default model: DC share under 1 %,
+    comb share at the dreamed layer's stride grid at most 10 % (plain loop: far above)."""
+    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.report import artefact_report
+
+    report = artefact_report(Dreamer(model_default, device="cpu"), n_maps=2, iterations=60, seconds=1.0, layers=[1, 2])
+    for row in report["layers"]:
+        assert row["shipped"]["dc_share_max"] < 0.01, row
+        assert row["shipped"]["comb_share_mean"] <= 0.10, row
+        assert row["shipped"]["comb_share_mean"] < 3 * row["comb_chance"] + 0.02, row
+
+
+def test_report_command_smoke(tiny_model_dir):
+    proc = run_cli("report", "artefacts", "--model", tiny_model_dir, "--maps", "1", "--iterations", "3", "--seconds", "0.5",
+                   "--layers", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["layers"][0]["layer"] == 0 and "plain" in report["layers"][0] and "shipped" in report["layers"][0]
