@@ -8,7 +8,7 @@ import sys
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_report", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -181,6 +181,61 @@ def cmd_analyze(args, argv) -> int:
         print(f"  {'DC share (< 20 Hz)':26s} {r['dc_share'] * 100:9.2f} %")
         combs = ", ".join(f"L{i} {c * 100:.1f}%" for i, c in enumerate(r["comb_share"]))
         print(f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 {r['comb_chance'][2] * 100:.1f}%)")
+    return 0
+
+
+def _atlas_dreamer(model: str, device: str, random_weights: bool):
+    from .engine import Dreamer
+
+    if not random_weights:
+        return Dreamer(model, DreamParams(), device=device)
+    import torch
+
+    from dreambridge.models.nets import build_model
+    from dreambridge.models.zoo import describe
+
+    card = describe(model)
+    arch = card["architecture"]
+    torch.manual_seed(0)
+    net = build_model(arch["arch"], arch["n_classes"], arch["sample_rate"]).eval()
+    return Dreamer((net, {"name": f"{card.get('name', model)} (random weights, seed 0)", "class_names": card["class_names"]}),
+                   DreamParams(), device=device)
+
+
+def cmd_atlas(args, argv) -> int:
+    from tqdm import tqdm
+
+    from .atlas import run_atlas
+
+    dreamer = _atlas_dreamer(args.model, args.device, args.random_weights)
+    layers = args.layers if args.layers else list(range(len(dreamer.layer_channels)))
+    for layer in layers:
+        if not 0 <= layer < len(dreamer.layer_channels):
+            raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
+    total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
+    with tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
+        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update)
+    print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
+    return 0
+
+
+def cmd_sweep(args, argv) -> int:
+    from tqdm import tqdm
+
+    from .atlas import SWEEPABLE, run_sweep
+    from .engine import Dreamer
+
+    try:
+        values = [SWEEPABLE[args.param](float(v)) for v in args.values]
+    except ValueError:
+        raise ParameterError(f"sweep values for {args.param} must be numbers (got {' '.join(args.values)})") from None
+    for value in values:
+        DreamParams().replace(**{args.param: value})  # validates every value first
+    dreamer = Dreamer(args.model, DreamParams(), device=args.device)
+    with tqdm(total=len(values), desc=f"sweep {args.param}", disable=args.quiet) as bar:
+        run_sweep(dreamer, args.param, values, args.output, args.layer, args.channel, args.iterations, args.seconds,
+                  progress=bar.update)
+    print(f"{args.output}/sweep_{args.param}.png and .json")
     return 0
 
 
