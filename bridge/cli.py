@@ -113,7 +113,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="produce the README's measured tables")
-    p.add_argument("kind", choices=["artefacts"])
+    p.add_argument("kind", choices=["artefacts", "findings"])
+    p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
     p.add_argument("--model", default="default")
     p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")
     p.add_argument("--iterations", type=int, default=100)

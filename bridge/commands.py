@@ -246,6 +246,16 @@ def cmd_report(args, argv) -> int:
     from .report import artefact_report, format_artefact_report
 
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
+    if args.kind == "findings":
+        from .report import findings_report, format_findings
+
+        if not args.output:
+            raise ParameterError("report findings needs -o DIR for its atlases and sweeps")
+        random = _atlas_dreamer(args.model, args.device, True)
+        with tqdm(desc="findings", disable=args.json) as bar:
+            found = findings_report(dreamer, random, args.output, args.maps, args.iterations, args.seconds, progress=bar.update)
+        print(json.dumps(found, indent=1) if args.json else format_findings(found))
+        return 0
     n_layers = len(args.layers) if args.layers else len(dreamer.layer_channels)
     with tqdm(total=2 * n_layers * args.maps, desc="report", disable=args.json) as bar:
         report = artefact_report(dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update)
