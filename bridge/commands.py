@@ -245,6 +245,15 @@ def cmd_report(args, argv) -> int:
     from .engine import Dreamer
     from .report import artefact_report, format_artefact_report
 
+    if args.kind == "stems":
+        from .report import format_stem_report, stem_report
+
+        if not args.stems:
+            raise ParameterError("report stems needs --stems DIR (build one with: dreambridge data stems DIR)")
+        with tqdm(desc="stems", disable=args.json) as bar:
+            result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update)
+        print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
+        return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":
         from .report import findings_report, format_findings
@@ -304,7 +313,11 @@ def cmd_models(args, argv) -> int:
 
 def cmd_data(args, argv) -> int:
     from dreambridge.models.data import build_instruments
+    from dreambridge.models.stems import build_stems
 
+    if args.set == "stems":
+        manifest = build_stems(args.out_dir)
+        return 0
     manifest = build_instruments(args.out_dir)
     print(f"{args.set}: {manifest['n_files']} files, {manifest['n_classes']} classes, "
           f"{manifest['total_seconds'] / 60:.1f} min -> {args.out_dir}")
@@ -316,6 +329,11 @@ def cmd_train(args, argv) -> int:
 
     from .cli import command_line
 
+    # The card records the command that reproduces the model from scratch (a resumed run
+    # with the same arguments follows the same trajectory), not the --resume invocation.
+    canonical = ["train", args.dataset_dir, "-o", args.output, "--arch", args.arch, "--epochs", str(args.epochs),
+                 "--lr-step", str(args.lr_step or max(1, args.epochs // 2)), "--batch-size", str(args.batch_size),
+                 "--seed", str(args.seed)]
     card = train(
         args.dataset_dir,
         args.output,
@@ -325,7 +343,7 @@ def cmd_train(args, argv) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         resume=args.resume,
-        command=command_line(argv),
+        command=command_line(canonical),
         progress=not args.quiet,
     )
     print(f"{card['architecture']['arch']}: test accuracy {card['test_accuracy']:.3f} -> {args.output}")

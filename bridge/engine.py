@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreambridge.dsp.normalize import db_to_gain
+from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 from dreambridge.presets.errors import ParameterError
@@ -31,6 +31,7 @@ __all__ = ["Dreamer", "OverlapAdd", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK
 CEILING_DB = -0.1  # no output sample above -0.1 dBFS
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
+ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
 
 
 @dataclass
@@ -224,6 +225,8 @@ class Dreamer:
         out = []
         for i, dry in enumerate(excerpts):
             wet = dreamed[i * n_channels : (i + 1) * n_channels]
+            if params.envelope > 0 and params.init == "input":
+                wet = follow_envelope(wet, dry, params.envelope, window=max(1, int(round(ENVELOPE_SECONDS * sample_rate))))
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
             out.append(wet.astype(np.float32))

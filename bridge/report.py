@@ -168,3 +168,58 @@ def format_findings(f: dict) -> str:
     head = (f"model {f['model']}, maps {f['maps']} of every layer, {f['iterations']} iterations from white noise, {f['seconds']:g} s; "
             "sweeps on layer 0 map 3 at half the iterations\n\n| finding (Bisig & Wegner) | measured on our model | reproduced |\n|---|---|---|")
     return head + "\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+
+
+TARGETS = {"envelope_correlation": 0.8, "log_spectral_distance_db": 6.0, "inband_flatness_out": 0.1}
+
+
+def stem_report(model, presets: list[str], stems_dir, device: str = "auto", progress=None) -> dict:
+    """Dream every stem of a folder with each preset and measure the three judging numbers."""
+    from pathlib import Path
+
+    from dreambridge.presets import load_preset
+
+    from .analysis import compare_signals
+    from .audio_io import read_audio
+    from .engine import Dreamer
+
+    stems = sorted(Path(stems_dir).glob("*.wav"))
+    if not stems:
+        from dreambridge.presets.errors import ParameterError
+
+        raise ParameterError(f"{stems_dir} holds no .wav stems; build the set with: dreambridge data stems {stems_dir}")
+    dreamer = None
+    out = {"presets": {}, "stems": [s.stem for s in stems]}
+    for name in presets:
+        params = load_preset(name).params
+        dreamer = dreamer or Dreamer(model, params, device=device)
+        dreamer.set_params(params)
+        rows = []
+        for path in stems:
+            audio, rate = read_audio(path)
+            wet = dreamer.process(audio, rate)
+            row = {"stem": path.stem}
+            row.update(compare_signals(audio.mean(axis=0), wet.mean(axis=0), rate))
+            row["ok"] = (row["envelope_correlation"] >= TARGETS["envelope_correlation"]
+                         and row["log_spectral_distance_db"] >= TARGETS["log_spectral_distance_db"]
+                         and row["inband_flatness_out"] <= TARGETS["inband_flatness_out"])
+            rows.append(row)
+            if progress:
+                progress()
+        out["presets"][name] = rows
+    out["model"] = dreamer.card.get("name", "") if dreamer else ""
+    return out
+
+
+def format_stem_report(report: dict) -> str:
+    lines = [f"model {report['model']}; targets: envelope correlation >= 0.8, log-spectral distance >= 6 dB, "
+             "in-band flatness (40 Hz-8 kHz) <= 0.1", ""]
+    for name, rows in report["presets"].items():
+        n_ok = sum(r["ok"] for r in rows)
+        lines += [f"**{name}** ({n_ok}/{len(rows)} stems within all three targets)", "",
+                  "| stem | envelope corr. | LSD dB | flatness in -> out | ok |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['stem']} | {r['envelope_correlation']:.2f} | {r['log_spectral_distance_db']:.1f} | "
+                         f"{r['inband_flatness_in']:.3f} -> {r['inband_flatness_out']:.3f} | {'yes' if r['ok'] else 'no'} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -64,10 +64,20 @@ def spectral_centroid(x, sample_rate: int, n_fft: int = N_FFT, hop_length: int =
 
 
 def spectral_flatness(x, sample_rate: int, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
-                      band_hz: tuple[float, float] | None = None, average: bool = False) -> np.ndarray:
-    """Per-frame spectral flatness of the power spectrum (one value if ``average``)."""
+                      band_hz: tuple[float, float] | None = None, average: bool = False,
+                      gate_db: float | None = None) -> np.ndarray:
+    """Per-frame spectral flatness of the power spectrum (one value if ``average``).
+
+    ``gate_db`` keeps only the frames within that many dB of the loudest frame: a frame of
+    digital silence has a perfectly "flat" numerical floor (flatness 1), which says
+    nothing about hiss, so comparisons of stems with rests use a 60 dB gate.
+    """
     freqs, m = magnitude_spectrogram(x, sample_rate, n_fft, hop_length)
     power = m ** 2
+    if gate_db is not None:
+        energy = power.sum(axis=-1)
+        keep_frames = energy >= energy.max() * 10 ** (-gate_db / 10) if energy.max() > 0 else energy >= 0
+        power = power[keep_frames]
     if band_hz is not None:
         keep = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
         power = power[:, keep]

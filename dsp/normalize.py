@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "TINY"]
+__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY"]
 
 TINY = 1e-12  # below any audible level (-240 dBFS): the floor of every divisor here
 
@@ -36,3 +36,24 @@ def peak_normalize(x: np.ndarray, target: float = 1.0, axis=-1) -> np.ndarray:
     p = peak(x, axis=axis)
     scale = np.where(p > TINY, target / np.maximum(p, TINY), 0.0)
     return (x * scale).astype(np.float32)
+
+
+def rms_envelope(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving RMS over ``window`` samples along the last axis (same length)."""
+    x = np.asarray(x, dtype=np.float64)
+    half = window // 2
+    padded = np.pad(x * x, [(0, 0)] * (x.ndim - 1) + [(half + 1, window - half - 1)])
+    csum = np.cumsum(padded, axis=-1)
+    return np.sqrt(np.maximum(csum[..., window:] - csum[..., :-window], 0.0) / window)
+
+
+def follow_envelope(wet: np.ndarray, dry: np.ndarray, amount: float, window: int = 1024, max_gain_db: float = 24.0) -> np.ndarray:
+    """Give ``wet`` the loudness contour of ``dry``: gain ``(env_dry / env_wet) ** amount``
+    per sample (moving RMS over ``window`` samples, gain capped at ``max_gain_db``)."""
+    if amount <= 0:
+        return wet
+    env_wet = rms_envelope(wet, window)
+    env_dry = rms_envelope(dry, window)
+    floor = 1e-4 * max(float(np.max(env_wet)), TINY)
+    gain = np.minimum(env_dry / np.maximum(env_wet, floor), db_to_gain(max_gain_db))
+    return (wet * gain**amount).astype(np.float32)

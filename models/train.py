@@ -160,6 +160,7 @@ def train(
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
+        scheduler.step_size = lr_step_epochs  # a resumed run follows the schedule it is given now
         generator.set_state(state["generator"])
         history = [dict(zip(("epoch", "loss", "train_accuracy", "test_accuracy", "seconds"), row)) for row in state["history"].tolist()]
         start_epoch = int(state["epoch"])

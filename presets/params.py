@@ -38,6 +38,7 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "continuity": ("weight", "0..100", "Ardila continuity cost (layer-0 frame differences): smoother, more sustained sound."),
     "target_class": ("class index", "-1 (off) or 0..n_classes-1", "Dream towards a class (\"fooling\") instead of amplifying feature maps."),
     "init": ("mode", "input, noise or silence", "What the dream starts from: the input, white noise, or silence."),
+    "envelope": ("fraction", "0..1", "How closely the dream follows the input's loudness contour (23 ms windows): 1 keeps the groove, 0 lets the dream breathe on its own."),
     "mix": ("fraction", "0..1", "Dry/wet: 0 is the input untouched, 1 the dream alone."),
     "excerpt_seconds": ("s", "0.05..30", "Length of each dreamed window (the model hears 1 s in training)."),
     "crossfade_seconds": ("s", "0..excerpt/2", "Crossfade between neighbouring windows: longer is smoother, shorter is faster."),
@@ -69,6 +70,7 @@ class DreamParams:
     continuity: float = 0.0
     target_class: int = -1
     init: str = "input"
+    envelope: float = 0.0
     mix: float = 1.0
     excerpt_seconds: float = 1.0
     crossfade_seconds: float = 0.1
@@ -112,6 +114,7 @@ class DreamParams:
         if self.init not in INITS:
             raise ParameterError(f"init={self.init!r} is not one of {', '.join(INITS)}")
         in_range("mix", 0, 1)
+        in_range("envelope", 0, 1)
         in_range("excerpt_seconds", 0.05, 30)
         if not 0 <= self.crossfade_seconds <= self.excerpt_seconds / 2:
             raise ParameterError(

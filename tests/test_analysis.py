@@ -50,3 +50,21 @@ def test_report_command_smoke(tiny_model_dir):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["layers"][0]["layer"] == 0 and "plain" in report["layers"][0] and "shipped" in report["layers"][0]
+
+
+def test_default_preset_keeps_stems_within_targets(model_default, rng):
+    """Issue 10's targets for the shipped default on two short stems: a drum loop and a
+    tonal part. Rhythm kept (envelope correlation >= 0.8), audible change (log-spectral
+    distance >= 6 dB), not hiss (in-band flatness of sounding frames <= 0.1)."""
+    from signals import drum_loop
+
+    from dreambridge.bridge.analysis import compare_signals
+    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.presets import load_preset
+
+    dreamer = Dreamer(model_default, load_preset("default").params, device="cpu")
+    for stem in (drum_loop(rng, 3.0), music_like(rng, 3.0)):
+        numbers = compare_signals(stem[0], dreamer.process(stem, SR)[0], SR)
+        assert numbers["envelope_correlation"] >= 0.8, numbers
+        assert numbers["log_spectral_distance_db"] >= 6.0, numbers
+        assert numbers["inband_flatness_out"] <= 0.1, numbers
