@@ -223,3 +223,26 @@ class TorchDSP:
 
     def peak(self, x: torch.Tensor) -> torch.Tensor:
         return x.abs().amax(dim=-1, keepdim=True).clamp_min(self.TINY)
+
+    def _window(self, win_length: int, n_fft: int) -> torch.Tensor:
+        from dreambridge.dsp.stft import hann
+
+        return self.asarray(hann(win_length, n_fft).astype(np.float32))
+
+    def stft(self, x: torch.Tensor, n_fft: int, hop_length: int, win_length: int) -> torch.Tensor:
+        """``[B, 1, bins, frames]``, the conventions of ``dreambridge.dsp.stft.stft``."""
+        b = x.shape[0]
+        spec = torch.stft(x.reshape(b, -1), n_fft, hop_length, n_fft, window=self._window(win_length, n_fft),
+                          center=True, pad_mode="reflect", return_complex=True)
+        return spec[:, None]
+
+    def istft(self, spec: torch.Tensor, n_fft: int, hop_length: int, win_length: int, length: int) -> torch.Tensor:
+        b = spec.shape[0]
+        out = torch.istft(spec.reshape(b, *spec.shape[-2:]), n_fft, hop_length, n_fft,
+                          window=self._window(win_length, n_fft), center=True, length=length)
+        return out[:, None]
+
+    def hard_cut_mask(self, spec: torch.Tensor, threshold: float) -> torch.Tensor:
+        magnitude = spec.abs()
+        peak = magnitude.amax(dim=(-2, -1), keepdim=True).clamp_min(self.TINY)
+        return ((magnitude / peak - threshold) > 0).to(magnitude.dtype)

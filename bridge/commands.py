@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
+
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import AudioIOError, ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -40,6 +42,12 @@ def cmd_dream(args, argv) -> int:
             raise ParameterError(f"--duration {args.duration:g} is outside 0..3600 seconds")
         output_format(args.output, None, args.subtype)
     check_output_path(args.output, args.overwrite, [args.input])
+    if args.target is not None:
+        probe(args.target)
+    elif params.mode == "target":
+        raise ParameterError("mode=target needs --target FILE (the sound whose spectrum builds the mask)")
+    if args.plot is not None and not args.plot.lower().endswith(".png"):
+        raise ParameterError(f"--plot {args.plot} must be a .png file")
 
     from .automation import schedule_for_preset
     from .engine import Dreamer
@@ -49,6 +57,10 @@ def cmd_dream(args, argv) -> int:
     preset = load_preset(args.preset)
     pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    if args.target is not None:
+        from .audio_io import read_audio
+
+        dreamer.set_target(*read_audio(args.target))
     if preset.sequence:
         overrides = dict(parse_assignment(s) for s in args.sets)
         overrides.update({k: v for k, v in (("seed", args.seed), ("init", args.init)) if v is not None})
@@ -59,6 +71,14 @@ def cmd_dream(args, argv) -> int:
     else:
         seconds = args.duration or 4.0
         stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
+    if args.plot:
+        from .audio_io import read_audio
+        from .plots import plot_dream
+
+        dry = read_audio(args.input)[0] if params.init == "input" else None
+        wet, rate = read_audio(args.output)
+        plot_dream(args.plot, dry, wet, rate, dreamer.__dict__.get("last_debug", {}), dreamer.sample_rate)
+        print(f"{args.plot}: spectrograms of input, output, gradient and mask")
     print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
           f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device_type} ({dreamer.backend_name})")
     return 0
@@ -269,6 +289,50 @@ def cmd_report(args, argv) -> int:
     with tqdm(total=2 * n_layers * args.maps, desc="report", disable=args.json) as bar:
         report = artefact_report(dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update)
     print(json.dumps(report, indent=1) if args.json else format_artefact_report(report))
+    return 0
+
+
+def cmd_style(args, argv) -> int:
+    from tqdm import tqdm
+
+    from dreambridge.dsp.resample import resample
+
+    from .audio_io import check_output_path, output_format, probe, read_audio, write_audio
+    from .style import style_transfer
+
+    info = probe(args.content)
+    probe(args.style)
+    output_format(args.output, info, None)
+    check_output_path(args.output, args.overwrite, [args.content, args.style])
+    if args.iterations < 1:
+        raise ParameterError(f"--iterations {args.iterations} must be 1 or more")
+    model, rate = None, 44100
+    if args.method == "net":
+        from dreambridge.models.zoo import load_model
+
+        model, _ = load_model(args.model)
+        rate = model.sample_rate
+        for layer in [args.content_layer, *args.style_layers]:
+            if not 0 <= layer < model.n_layers:
+                raise ParameterError(f"layer {layer} is outside 0..{model.n_layers - 1} for this model")
+    content, content_rate = read_audio(args.content)
+    style, style_rate = read_audio(args.style)
+    c = resample(content.mean(axis=0), content_rate, rate)
+    s = resample(style.mean(axis=0), style_rate, rate)
+    with tqdm(total=args.iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
+        out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
+                                      args.iterations, args.learning_rate, args.seed,
+                                      callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
+    out = resample(out, rate, content_rate)[: content.shape[1]]
+    out = np.pad(out, (0, content.shape[1] - len(out)))
+    write_audio(args.output, np.repeat(out[None], content.shape[0], axis=0), content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
+    if args.plot:
+        from .plots import plot_panels
+
+        plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
+                                ("output", out, content_rate, "audio")])
+    print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
+          f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
 
 

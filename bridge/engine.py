@@ -171,7 +171,27 @@ class Dreamer:
         return self._check(self.params)
 
     # -- one batch ---------------------------------------------------------------------
-    def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None) -> np.ndarray:
+    def set_target(self, audio: np.ndarray | None, sample_rate: int = 0) -> None:
+        """The target sound of ``mode="target"`` (``(channels, n)``, mixed to mono; looped
+        under the input; excerpt ``k`` of the input meets the target at the same time)."""
+        self._target = None if audio is None else (np.asarray(audio, np.float32).mean(axis=0), int(sample_rate))
+
+    def _target_items(self, indices, n_excerpt: int, hop: int, sample_rate: int, n_model: int, n_channels: int):
+        target = self.__dict__.get("_target")
+        if target is None:
+            return None
+        mono, rate = target
+        out = []
+        for k in indices:
+            start = int(round(k * hop / sample_rate * rate))
+            n = max(1, int(round(n_excerpt / sample_rate * rate)))
+            piece = np.take(mono, np.arange(start, start + n), mode="wrap")
+            piece = _fit(resample(piece, rate, self.sample_rate), n_model) if rate != self.sample_rate else _fit(piece, n_model)
+            out += [piece] * n_channels
+        return np.stack(out).astype(np.float32)
+
+    def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None,
+                     target: np.ndarray | None = None) -> np.ndarray:
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
         p = params or self.params
         selection = self._check(p)
@@ -196,7 +216,10 @@ class Dreamer:
             return out
         idx = np.flatnonzero(active)
         x = self.dsp.asarray(start[idx].astype(np.float32)[:, None, :])
-        x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate)
+        t = None if target is None else self.dsp.asarray(target[idx][:, None, :])
+        debug = {}
+        x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate, target=t, debug=debug)
+        self.last_debug = {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
         out[idx] = self.dsp.to_numpy(x)[:, 0, :] * levels[idx, None].astype(np.float32)
         return out
 
@@ -219,7 +242,13 @@ class Dreamer:
             n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
             items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
         seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
-        dreamed = self._dream_items(items.astype(np.float32), seeds, params)
+        n_fade = self.layout(sample_rate)[1]
+        target = None
+        if params.mode == "target":
+            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, sample_rate, items.shape[-1], n_channels)
+            if target is None:
+                raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
+        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target)
         if sample_rate != self.sample_rate:
             dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
         out = []
@@ -323,6 +352,7 @@ class OverlapAdd:
     def __init__(self, n_channels: int, n_excerpt: int, n_fade: int):
         self.n_excerpt, self.n_fade, self.hop = n_excerpt, n_fade, n_excerpt - n_fade
         self.acc = np.zeros((n_channels, 0), dtype=np.float64)
+        self.wsum = np.zeros(0, dtype=np.float64)
         self.start = 0
 
     def add(self, k: int, wet: np.ndarray) -> None:
@@ -330,14 +360,19 @@ class OverlapAdd:
         hi = lo + self.n_excerpt
         if hi > self.acc.shape[1]:
             self.acc = np.pad(self.acc, ((0, 0), (0, hi - self.acc.shape[1])))
-        self.acc[:, lo:hi] += wet * excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
+            self.wsum = np.pad(self.wsum, (0, hi - len(self.wsum)))
+        w = excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
+        self.acc[:, lo:hi] += wet * w
+        self.wsum[lo:hi] += w
 
     def pop(self, upto: int) -> np.ndarray:
+        # Dividing by the summed weights (1 up to float32 rounding of the ramps) makes
+        # unchanged excerpts reconstruct the input bit for bit.
         n = upto - self.start
-        out = self.acc[:, :n]
+        out = self.acc[:, :n] / np.maximum(self.wsum[:n], 1e-12)
         if out.shape[1] < n:
             out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
-        self.acc = self.acc[:, n:]
+        self.acc, self.wsum = self.acc[:, n:], self.wsum[n:]
         self.start = upto
         return _finish(out)
 

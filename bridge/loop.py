@@ -72,11 +72,24 @@ def smoothing_cosines(kernel_size: int, n_samples: int) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
-def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rate: int, callback=None):
+def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rate: int, callback=None, target=None,
+               debug=None):
     """Run ``params.iterations`` dream steps on excerpts ``x`` ``[B, 1, N]`` (peak 1).
 
     ``rngs`` holds one ``numpy.random.Generator`` per excerpt. ``callback(i, objective)``
-    is called after each iteration. Returns the dreamed excerpts, peak-normalised.
+    is called after each iteration. ``target`` (``[B, 1, N]``) is the target sound of
+    ``mode="target"``. ``debug`` (a dict) receives the last gradient and mask. Returns the
+    dreamed excerpts (or, with ``output="gradient"``, the last smoothed gradient),
+    peak-normalised.
+
+    DreamSound modes (``params.mode``), with ``g`` the normalised, smoothed gradient and
+    ``M(s)`` the hard-cut mask of ``s``'s STFT magnitude (``dsp.stft.hard_cut_mask``)::
+
+        deepdream    x <- x + lr * g
+        filter       x <- ISTFT(M(g) * STFT(x))            (the sound, where the gradient is)
+        filter_flip  x <- ISTFT(M(x) * STFT(g))            (the gradient, shaped by the sound)
+        filter_add   x <- x + lr * ISTFT(M(g) * STFT(x))
+        target       x <- x + lr * ISTFT(M(target) * STFT(g))
     """
     n = x.shape[-1]
     band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
@@ -84,19 +97,50 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     k = params.smoothing_kernel
     cosines = dsp.asarray(smoothing_cosines(k, n)) if k > 1 else None
     spectrum = dsp.rfft(x)
+    stft_args = (params.n_fft, params.hop_length, params.win_length)
+    target_mask = None
+    if params.mode == "target":
+        if target is None:
+            from dreambridge.presets.errors import ParameterError
+
+            raise ParameterError("mode=target needs a target sound (--target FILE)")
+        target_mask = dsp.hard_cut_mask(dsp.stft(target, *stft_args), params.threshold)
+    grad = None
     for i in range(params.iterations):
         shift = offsets[i]
         objective, grad = backend.objective_and_grad(dsp.shift(x, shift), selection)
         grad = dsp.normalize(dsp.shift(grad, -shift), params.grad_norm)
-        step = dsp.rfft(grad) * params.learning_rate
+        step = dsp.rfft(grad)
         if cosines is not None:
             kernel = cascade_kernel(k, smoothing_sigma(params.smoothing_coef, i, params.iterations))
             step = step * dsp.matvec(kernel[k // 2 :].astype(np.float32), cosines)
-        spectrum = (spectrum + step) * band
+        if params.mode == "deepdream":
+            spectrum = (spectrum + step * params.learning_rate) * band
+        else:
+            g = dsp.irfft(step, n)  # the smoothed gradient in time
+            if params.mode in ("filter", "filter_add"):
+                mask = dsp.hard_cut_mask(dsp.stft(g, *stft_args), params.threshold)
+                filtered = dsp.istft(mask * dsp.stft(x, *stft_args), *stft_args, n)
+            elif params.mode == "filter_flip":
+                mask = dsp.hard_cut_mask(dsp.stft(x, *stft_args), params.threshold)
+                filtered = dsp.istft(mask * dsp.stft(g, *stft_args), *stft_args, n)
+            else:  # target
+                mask = target_mask
+                filtered = dsp.istft(mask * dsp.stft(g, *stft_args), *stft_args, n)
+            if params.mode in ("filter", "filter_flip"):
+                spectrum = dsp.rfft(filtered) * band
+            else:
+                spectrum = (spectrum + dsp.rfft(filtered) * params.learning_rate) * band
+            if debug is not None:
+                debug["mask"] = mask
         x = dsp.irfft(spectrum, n)
         peak = dsp.peak(x)
         x = x / peak
         spectrum = spectrum / peak
         if callback is not None:
             callback(i, objective)
+    if debug is not None and grad is not None:
+        debug["gradient"] = grad
+    if params.output == "gradient" and grad is not None:
+        return grad / dsp.peak(grad)
     return x

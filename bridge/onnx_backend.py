@@ -156,3 +156,18 @@ class NumpyDSP:
 
     def peak(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), self.TINY).astype(np.float32)
+
+    def stft(self, x, n_fft, hop_length, win_length):
+        from dreambridge.dsp.stft import stft
+
+        return stft(x, n_fft, hop_length, win_length).astype(np.complex64)
+
+    def istft(self, spec, n_fft, hop_length, win_length, length):
+        from dreambridge.dsp.stft import istft
+
+        return istft(spec, n_fft, hop_length, win_length, length).astype(np.float32)
+
+    def hard_cut_mask(self, spec, threshold):
+        from dreambridge.dsp.stft import hard_cut_mask
+
+        return hard_cut_mask(np.abs(spec), threshold)

@@ -18,6 +18,8 @@ __all__ = ["DreamParams", "PARAM_DOCS", "parse_selection", "parse_assignment"]
 
 GRAD_NORMS = ("max", "mean", "std")
 JITTERS = ("grid", "fixed")
+MODES = ("deepdream", "filter", "filter_flip", "filter_add", "target")
+OUTPUTS = ("dream", "gradient")
 INITS = ("input", "noise", "silence")
 
 # name -> (unit, range text, what you hear). Drives the README table and `presets show`.
@@ -37,6 +39,12 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "sparsity": ("weight", "0..100", "Ardila sparsity cost (L1 of layer 0): thins the dream out to fewer, sparser events."),
     "continuity": ("weight", "0..100", "Ardila continuity cost (layer-0 frame differences): smoother, more sustained sound."),
     "target_class": ("class index", "-1 (off) or 0..n_classes-1", "Dream towards a class (\"fooling\") instead of amplifying feature maps."),
+    "mode": ("mode", "deepdream, filter, filter_flip, filter_add or target", "DreamSound modes: deepdream adds the gradient (two layers heard at once); filter passes the sound only where the gradient's STFT is strong (the mask); filter_flip shapes the gradient by the sound; filter_add adds the filtered sound back each step (the most expressive); target builds the mask from a target sound (--target)."),
+    "threshold": ("fraction", "0..1", "Hard-cut mask threshold on the max-normalised STFT magnitude: higher cuts more bins (sparser, more filtered)."),
+    "n_fft": ("samples", "64..16384", "STFT size of the filter modes: longer is finer in frequency, smearier in time."),
+    "hop_length": ("samples", "16..n_fft/2", "STFT hop of the filter modes."),
+    "win_length": ("samples", "hop*2..n_fft", "STFT window of the filter modes."),
+    "output": ("mode", "dream or gradient", "gradient sonifies the (normalised, smoothed) gradient itself instead of the dream (DreamSound's 'sonifying the gradients')."),
     "init": ("mode", "input, noise or silence", "What the dream starts from: the input, white noise, or silence."),
     "envelope": ("fraction", "0..1", "How closely the dream follows the input's loudness contour (23 ms windows): 1 keeps the groove, 0 lets the dream breathe on its own."),
     "mix": ("fraction", "0..1", "Dry/wet: 0 is the input untouched, 1 the dream alone."),
@@ -69,6 +77,12 @@ class DreamParams:
     sparsity: float = 0.0
     continuity: float = 0.0
     target_class: int = -1
+    mode: str = "deepdream"
+    threshold: float = 0.1
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_length: int = 2048
+    output: str = "dream"
     init: str = "input"
     envelope: float = 0.0
     mix: float = 1.0
@@ -111,6 +125,14 @@ class DreamParams:
         in_range("sparsity", 0, 100)
         in_range("continuity", 0, 100)
         in_range("target_class", -1, 100000)
+        if self.mode not in MODES:
+            raise ParameterError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
+        if self.output not in OUTPUTS:
+            raise ParameterError(f"output={self.output!r} is not one of {', '.join(OUTPUTS)}")
+        in_range("threshold", 0, 1)
+        in_range("n_fft", 64, 16384)
+        in_range("win_length", 16, self.n_fft)
+        in_range("hop_length", 16, self.win_length // 2)
         if self.init not in INITS:
             raise ParameterError(f"init={self.init!r} is not one of {', '.join(INITS)}")
         in_range("mix", 0, 1)
