@@ -362,7 +362,7 @@ class OverlapAdd:
             self.acc = np.pad(self.acc, ((0, 0), (0, hi - self.acc.shape[1])))
             self.wsum = np.pad(self.wsum, (0, hi - len(self.wsum)))
         w = excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
-        self.acc[:, lo:hi] += wet * w
+        self.acc[:, lo:hi] += wet.astype(np.float64) * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
         self.wsum[lo:hi] += w
 
     def pop(self, upto: int) -> np.ndarray:
