@@ -27,6 +27,7 @@ def _live_cmd(model_dir, midi_map, *extra):
     exe = shutil.which("dreambridge")
     return [exe, "live", "--input", "system", "--output", "system", "--virtual-midi", "dbin", "--midi-map", str(midi_map),
             "--model", str(model_dir), "--block-size", str(BLOCK), "--channels", "1", "--sample-rate", str(RATE),
+            "--preset", "bisig-exp2", "--set", "layer=2", "--set", "channel=-1",  # pinned: not the tunable default
             "--set", "iterations=2", "--set", "learning_rate=0.4", "--set", f"excerpt_seconds={EXCERPT}", "--set", "crossfade_seconds=0.05", *map(str, extra)]
 
 
