@@ -67,10 +67,48 @@ def _thumbnail(y: np.ndarray, rate: int, path: Path) -> None:
     plt.close(fig)
 
 
-def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
-              progress=None) -> dict:
+def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: float, silence) -> dict:
+    """Dream one map, write its audio, thumbnail and numbers (the json last: then it is done)."""
     import soundfile as sf
 
+    rate = dreamer.sample_rate
+    key = f"L{layer}_M{channel}"
+    params = base.replace(layer=layer, channel=channel)
+    dreamer.set_params(params)
+    y = dreamer.process(silence, rate)[0]
+    sf.write(str(out_dir / "audio" / f"{key}.wav"), y, rate, subtype="PCM_16")
+    _thumbnail(y, rate, out_dir / "img" / f"{key}.png")
+    entry = {"key": key, "layer": layer, "channel": channel, "audio": f"audio/{key}.wav", "image": f"img/{key}.png",
+             "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
+    entry.update(_measure(y, rate, grid_hz))
+    meta_path = out_dir / "maps" / f"{key}.json"
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entry))
+    os.replace(tmp, meta_path)
+    return entry
+
+
+_WORKER = {}
+
+
+def _worker_init(model_spec, device: str, threads: int):
+    import torch
+
+    from .engine import Dreamer
+
+    torch.set_num_threads(max(1, threads))
+    _WORKER["dreamer"] = Dreamer(model_spec, DreamParams(), device=device)
+
+
+def _worker_map(args):
+    out_dir, base, layer, channel, grid_hz, n = args
+    return _dream_map(_WORKER["dreamer"], Path(out_dir), base, layer, channel, grid_hz, np.zeros((1, n), np.float32))
+
+
+def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
+              progress=None, jobs: int = 1, model_spec=None) -> dict:
+    """Dream the maps; with ``jobs > 1`` (and ``model_spec``, a picklable model name,
+    directory or ``(net, card)``), in that many processes."""
     out_dir = Path(out_dir)
     for sub in ("audio", "img", "maps"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -80,27 +118,33 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
     layers = list(range(len(dreamer.layer_channels))) if layers is None else list(layers)
     todo = [(l, m) for l in layers for m in (range(dreamer.layer_channels[l]) if maps is None else [m for m in maps if m < dreamer.layer_channels[l]])]
     silence = np.zeros((1, int(round(seconds * rate))), np.float32)
-    entries = []
+    entries, pending = [], []
     for layer, channel in todo:
-        key = f"L{layer}_M{channel}"
-        meta_path = out_dir / "maps" / f"{key}.json"
+        meta_path = out_dir / "maps" / f"L{layer}_M{channel}.json"
         if meta_path.is_file():
             entries.append(json.loads(meta_path.read_text()))
+            if progress:
+                progress()
         else:
-            params = base.replace(layer=layer, channel=channel)
-            dreamer.set_params(params)
-            y = dreamer.process(silence, rate)[0]
-            sf.write(str(out_dir / "audio" / f"{key}.wav"), y, rate, subtype="PCM_16")
-            _thumbnail(y, rate, out_dir / "img" / f"{key}.png")
-            entry = {"key": key, "layer": layer, "channel": channel, "audio": f"audio/{key}.wav", "image": f"img/{key}.png",
-                     "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
-            entry.update(_measure(y, rate, grids[layer]))
-            tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entry))
-            os.replace(tmp, meta_path)  # the map counts as done only once all its files exist
-            entries.append(entry)
-        if progress:
-            progress()
+            pending.append((layer, channel))
+    if jobs > 1 and len(pending) > 1 and model_spec is not None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        work = [(str(out_dir), base, l, c, grids[l], silence.shape[1]) for l, c in pending]
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                 initargs=(model_spec, dreamer.device_type, threads)) as pool:
+            for entry in pool.map(_worker_map, work):
+                entries.append(entry)
+                if progress:
+                    progress()
+    else:
+        for layer, channel in pending:
+            entries.append(_dream_map(dreamer, out_dir, base, layer, channel, grids[layer], silence))
+            if progress:
+                progress()
     summary = {}
     for layer in layers:
         rows = [e for e in entries if e["layer"] == layer]

@@ -234,7 +234,9 @@ def cmd_atlas(args, argv) -> int:
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
     total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
     with tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
-        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update)
+        spec = (dreamer.model, dreamer.card) if args.random_weights else args.model
+        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update,
+                          jobs=max(1, args.jobs), model_spec=spec)
     print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
     return 0
 

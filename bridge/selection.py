@@ -33,7 +33,7 @@ class Selection:
 
     @property
     def deepest_layer(self) -> int:
-        used = [i for i, w in enumerate(self.layer_weights) if np.any(w)]
+        used = [i for i, w in enumerate(self.layer_weights) if np.any(w != 0)]
         return max(used + [0])
 
     @property
@@ -73,6 +73,13 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
         total = sum(float(np.abs(w).sum()) for w in weights)
         if total <= 0:
             raise ParameterError("the selection has zero total weight; give at least one layer:channel a positive weight")
+        if params.decorrelate > 0:
+            # The unchosen maps of each dreamed layer share a negative weight: their energy is
+            # pushed down while the chosen maps' is pushed up.
+            for w in weights:
+                chosen = w > 0
+                if chosen.any() and not chosen.all():
+                    w[~chosen] = -params.decorrelate * float(w[chosen].sum()) / int((~chosen).sum())
         weights = [w / total for w in weights]
     deepest = len(layer_channels) - 1 if params.target_class >= 0 else max(
         [i for i, w in enumerate(weights) if np.any(w)] + [0])

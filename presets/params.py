@@ -36,6 +36,7 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "lowpass_hz": ("Hz", "0 (off) or 20..Nyquist", "Low-pass in the loop: brightness follows it directly; low values also lower loudness."),
     "highpass_hz": ("Hz", "0 (off) or 1..1000", "DC blocker in the loop, so the dream never drifts into sub-audio offset."),
     "grad_norm": ("mode", "max, mean or std", "How the gradient is normalised before the step (Ardila: max)."),
+    "decorrelate": ("weight", "0..1", "When single maps are chosen, also push the layer's other maps down (weight -decorrelate, spread over them): the chosen map's own character comes out, so maps of deep layers sound less alike."),
     "sparsity": ("weight", "0..100", "Ardila sparsity cost (L1 of layer 0): thins the dream out to fewer, sparser events."),
     "continuity": ("weight", "0..100", "Ardila continuity cost (layer-0 frame differences): smoother, more sustained sound."),
     "target_class": ("class index", "-1 (off) or 0..n_classes-1", "Dream towards a class (\"fooling\") instead of amplifying feature maps."),
@@ -74,6 +75,7 @@ class DreamParams:
     lowpass_hz: float = 12000.0
     highpass_hz: float = 20.0
     grad_norm: str = "max"
+    decorrelate: float = 0.0
     sparsity: float = 0.0
     continuity: float = 0.0
     target_class: int = -1
@@ -122,6 +124,7 @@ class DreamParams:
             raise ParameterError(f"jitter={self.jitter!r} is not one of {', '.join(JITTERS)}")
         if self.grad_norm not in GRAD_NORMS:
             raise ParameterError(f"grad_norm={self.grad_norm!r} is not one of {', '.join(GRAD_NORMS)}")
+        in_range("decorrelate", 0, 1)
         in_range("sparsity", 0, 100)
         in_range("continuity", 0, 100)
         in_range("target_class", -1, 100000)
