@@ -114,7 +114,7 @@ class OnnxBackend:
             "continuity": np.array([selection.continuity], np.float32),
         }
         names = {i.name for i in session.get_inputs()}
-        _, grad, loss = session.run(["updated", "gradient", "loss"], {k: v for k, v in feed.items() if k in names})
+        grad, loss = session.run(["gradient", "loss"], {k: v for k, v in feed.items() if k in names})
         return loss, grad
 
 

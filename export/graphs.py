@@ -53,11 +53,13 @@ class DreamStepGraph(nn.Module):
 
     ``max_layer`` builds a shallower graph that runs only layers ``0..max_layer`` (no class
     targeting; faster when only shallow layers are dreamed); ``ardila=False`` drops the
-    sparsity/continuity terms. The exported graph then has fewer inputs.
+    sparsity/continuity terms (the exported graph then has fewer inputs); ``with_update=False``
+    returns only ``gradient`` and ``loss`` (the engine takes its own step).
     """
 
-    def __init__(self, model: RawAudioNet, max_layer: int | None = None, ardila: bool = True):
+    def __init__(self, model: RawAudioNet, max_layer: int | None = None, ardila: bool = True, with_update: bool = True):
         super().__init__()
+        self.with_update = bool(with_update)
         self.model = fold_batchnorm(model)
         self.n_used = model.n_layers if max_layer is None else int(max_layer) + 1
         self.with_head = max_layer is None
@@ -125,6 +127,8 @@ class DreamStepGraph(nn.Module):
             dx = _conv_input_grad(dz, block.conv, self._poly_bwd[l], inputs[l])
             g = dx if l == 0 else dx + grads[l - 1]
         gradient = g
+        if not self.with_update:  # the engine's own step follows; skip the plain one
+            return gradient, loss
         peak = gradient.abs().amax(dim=-1, keepdim=True).clamp_min(TINY)
         updated = waveform + learning_rate * gradient / peak
         return updated, gradient, loss

@@ -140,15 +140,17 @@ def export_classifier(model: RawAudioNet, card: dict, out_path, lengths=(44100, 
     return report
 
 
-def step_graph_bytes(model: RawAudioNet, card: dict | None = None, max_layer: int | None = None, ardila: bool = True) -> bytes:
+def step_graph_bytes(model: RawAudioNet, card: dict | None = None, max_layer: int | None = None, ardila: bool = True,
+                     with_update: bool = True) -> bytes:
     """The dream-step graph as ONNX bytes (not validated; see ``export_dream_step``)."""
-    graph = DreamStepGraph(model.eval(), max_layer=max_layer, ardila=ardila).eval()
+    graph = DreamStepGraph(model.eval(), max_layer=max_layer, ardila=ardila, with_update=with_update).eval()
     n_weights = sum(model.layer_channels)
     args = (torch.zeros(1, 1, 44100), torch.full((n_weights,), 1.0 / n_weights), torch.zeros(model.n_classes),
             torch.tensor([0.01]), torch.tensor([0.0]), torch.tensor([0.0]))
     axes = {"waveform": {0: "batch", 2: "n_samples"}, "updated": {0: "batch", 2: "n_samples"},
             "gradient": {0: "batch", 2: "n_samples"}, "loss": {0: "batch"}}
-    data = _export(graph, args, STEP_INPUTS, STEP_OUTPUTS, axes)
+    outputs = STEP_OUTPUTS if with_update else STEP_OUTPUTS[1:]
+    data = _export(graph, args, STEP_INPUTS, outputs, {k: v for k, v in axes.items() if k != "updated" or with_update})
     meta = metadata_for(model, card or {}, "dream_step")
     meta["step_inputs"] = json.dumps(STEP_INPUTS)
     meta["step_max_layer"] = str(model.n_layers - 1 if max_layer is None else max_layer)
