@@ -151,3 +151,25 @@ def test_build_instruments_subset(tmp_path):
     split = json.loads((tmp_path / "split.json").read_text())
     assert all("_p71_" in f for f in split["test"]) and len(split["test"]) == 4
     assert "copyright" in (tmp_path / "ATTRIBUTION.md").read_text().lower() or "license" in (tmp_path / "ATTRIBUTION.md").read_text().lower()
+
+
+@pytest.mark.slow
+def test_every_shipped_model_loads_and_dreams_at_every_layer():
+    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.models.zoo import list_models, load_model
+    from dreambridge.presets import DreamParams
+
+    names = list_models()
+    assert names, "no shipped model"
+    for name in names:
+        net, card = load_model(name)  # hash checked
+        dreamer = Dreamer((net, card), device="cpu")
+        outputs = []
+        for layer in range(net.n_layers):
+            dreamer.set_params(DreamParams(init="noise", layer=layer, iterations=3, learning_rate=0.1, excerpt_seconds=0.5,
+                                           crossfade_seconds=0.0, lowpass_hz=12000.0))
+            y = dreamer.process(np.zeros((1, 22050), np.float32), SR)[0]
+            assert np.all(np.isfinite(y)) and np.max(np.abs(y)) > 0.1, (name, layer)
+            outputs.append(y)
+        for a, b in zip(outputs, outputs[1:]):
+            assert not np.allclose(a, b, atol=1e-4), name  # each layer dreams something else
