@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ParameterError
 
@@ -53,10 +53,6 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "crossfade_seconds": ("s", "0..excerpt/2", "Crossfade between neighbouring windows: longer is smoother, shorter is faster."),
     "seed": ("integer", "0..2**31-1", "Random seed: same seed, same dream."),
 }
-
-
-def _f(default, **meta):
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STDLIB_OK = True
 
 RULES = {
     # room: (allowed third-party/project roots, forbidden roots)
