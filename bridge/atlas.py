@@ -36,12 +36,13 @@ _PRESET_KEYS = ("init", "layer", "channel", "iterations", "learning_rate", "max_
                 "smoothing_kernel", "lowpass_hz", "excerpt_seconds", "seed")
 
 
-def atlas_params(iterations: int, seconds: float, seed: int) -> DreamParams:
-    """Experiment 1's settings (white noise, offset 1, smoothing 0.5 / 9, lr 0.01, 12 kHz)
-    on the shipped engine (DC blocker, grid jitter)."""
+def atlas_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
+    """Experiment 1's settings (white noise, offset 1, smoothing 0.5 / 9, lr 0.01, 12 kHz
+    low-pass, or 0.45 x the rate for a model below 26.7 kHz such as CREPE's 16 kHz) on the
+    shipped engine (DC blocker, grid jitter)."""
     return DreamParams(init="noise", iterations=iterations, learning_rate=0.01, max_offset_samples=1,
-                       smoothing_coef=0.5, smoothing_kernel=9, lowpass_hz=12000.0, excerpt_seconds=seconds,
-                       crossfade_seconds=0.0, seed=seed)
+                       smoothing_coef=0.5, smoothing_kernel=9, lowpass_hz=min(12000.0, 0.45 * sample_rate),
+                       excerpt_seconds=seconds, crossfade_seconds=0.0, seed=seed)
 
 
 def _measure(y: np.ndarray, rate: int, grid_hz: float) -> dict:
@@ -114,7 +115,7 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     rate = dreamer.sample_rate
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
-    base = atlas_params(iterations, seconds, seed)
+    base = atlas_params(iterations, seconds, seed, rate)
     layers = list(range(len(dreamer.layer_channels))) if layers is None else list(layers)
     todo = [(l, m) for l in layers for m in (range(dreamer.layer_channels[l]) if maps is None else [m for m in maps if m < dreamer.layer_channels[l]])]
     silence = np.zeros((1, int(round(seconds * rate))), np.float32)
@@ -264,7 +265,7 @@ def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channe
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = dreamer.sample_rate
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
-    base = atlas_params(iterations, seconds, seed).replace(layer=layer, channel=channel, learning_rate=0.04)
+    base = atlas_params(iterations, seconds, seed, rate).replace(layer=layer, channel=channel, learning_rate=0.04)
     silence = np.zeros((1, int(round(seconds * rate))), np.float32)
     rows = []
     for value in values:

@@ -85,7 +85,10 @@ def _polyphase_weights(model: RawAudioNet) -> list[tuple]:
 
 def forward_taps_fast(model: RawAudioNet, x: torch.Tensor, upto: int | None = None):
     """``model.forward_taps`` for a BatchNorm-folded, frozen model, with the fast input
-    gradient (the polyphase weights are cached on the model)."""
+    gradient (the polyphase weights are cached on the model). Other networks (the CREPE
+    adapter) run their own ``forward_taps`` under plain autograd."""
+    if not isinstance(model, RawAudioNet):
+        return model.forward_taps(x, upto)
     taps = []
     polys = _polyphase_weights(model)
     for i, block in enumerate(model.blocks):
@@ -149,7 +152,8 @@ class TorchBackend:
     def __init__(self, model: RawAudioNet, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.model = fold_batchnorm(model).to(self.device)
-        _polyphase_weights(self.model)
+        if isinstance(self.model, RawAudioNet):
+            _polyphase_weights(self.model)
         self.sample_rate = model.sample_rate
         self._cache_key = None
 

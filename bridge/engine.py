@@ -96,6 +96,8 @@ class Dreamer:
         self.device_type = "cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu"
 
     def _init_torch_model(self, model, device: str, backend: str) -> None:
+        import torch
+
         from dreambridge.models.nets import RawAudioNet
         from dreambridge.models.zoo import load_model
 
@@ -103,7 +105,7 @@ class Dreamer:
 
         if isinstance(model, tuple):
             self.model, self.card = model
-        elif isinstance(model, RawAudioNet):
+        elif isinstance(model, torch.nn.Module):
             self.model, self.card = model, {"name": "untrained", "class_names": [str(i) for i in range(model.n_classes)]}
         else:
             self.model, self.card = load_model(model)
@@ -121,6 +123,9 @@ class Dreamer:
             self.dsp = TorchDSP(torch_device)
             self.device_type = torch_device.type
         else:
+            if not isinstance(self.model, RawAudioNet):
+                raise ParameterError(f"{self.card.get('name', 'this model')} ({self.model.arch}) dreams with --backend torch only; "
+                                     "the ONNX graphs cover model1, model2 and ardila6")
             from dreambridge.export.onnx_export import step_graph_bytes
 
             from .onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
@@ -155,7 +160,9 @@ class Dreamer:
         """The selection for ``params`` (validated against the model; cached)."""
         cache = self.__dict__.setdefault("_selections", {})
         if params not in cache:
-            if params.lowpass_hz >= self.sample_rate / 2:
+            # A model slower than 44.1 kHz (CREPE: 16 kHz) band-limits by itself: a preset's
+            # 12 kHz low-pass is then simply off, so every preset works with every model.
+            if params.lowpass_hz >= max(self.sample_rate, 44100) / 2:
                 raise ParameterError(
                     f"lowpass_hz={params.lowpass_hz:g} is above Nyquist ({self.sample_rate / 2:g} Hz for the model's "
                     f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
@@ -196,6 +203,8 @@ class Dreamer:
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
         p = params or self.params
         selection = self._check(p)
+        if p.lowpass_hz >= self.sample_rate / 2:
+            p = p.replace(lowpass_hz=0.0)  # above the model's Nyquist (see _check): off
         rngs = [np.random.default_rng(list(s)) for s in seeds]
         ceiling = db_to_gain(CEILING_DB)
         if p.init == "input":
@@ -250,13 +259,20 @@ class Dreamer:
             if target is None:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
         dreamed = self._dream_items(items.astype(np.float32), seeds, params, target)
+        highs = None
         if sample_rate != self.sample_rate:
             dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
+            if sample_rate > self.sample_rate and params.init == "input":
+                # The band above the model's Nyquist (8 kHz for a 16 kHz network) is one the
+                # network can neither hear nor change: it passes through dry, so a cymbal keeps its air.
+                highs = np.concatenate(excerpts, axis=0) - _fit(resample(items, self.sample_rate, sample_rate), n_excerpt)
         out = []
         for i, dry in enumerate(excerpts):
             wet = dreamed[i * n_channels : (i + 1) * n_channels]
             if params.envelope > 0 and params.init == "input":
                 wet = follow_envelope(wet, dry, params.envelope, window=max(1, int(round(ENVELOPE_SECONDS * sample_rate))))
+            if highs is not None:
+                wet = wet + highs[i * n_channels : (i + 1) * n_channels]
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
             out.append(wet.astype(np.float32))

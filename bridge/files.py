@@ -56,8 +56,10 @@ def dream_file(dreamer, input_path, output_path, subtype: str | None = None, pro
 
 def dream_to_file(dreamer, output_path, seconds: float, n_channels: int = 1, subtype: str | None = None, progress: bool = True,
                   post_fx=None):
-    """Dream ``seconds`` from noise or silence (``params.init``) into ``output_path``."""
-    rate = dreamer.sample_rate
+    """Dream ``seconds`` from noise or silence (``params.init``) into ``output_path``, at the
+    model's rate or 44.1 kHz, whichever is higher (a 16 kHz CREPE dream lands in a 44.1 kHz
+    session like any other)."""
+    rate = max(dreamer.sample_rate, 44100)
     n_total = max(1, int(round(seconds * rate)))
     fmt, subtype = output_format(output_path, None, subtype)
     bar, update = _progress_bar(n_total, rate, progress, "dream")

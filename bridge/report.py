@@ -223,3 +223,70 @@ def format_stem_report(report: dict) -> str:
                          f"{r['inband_flatness_in']:.3f} -> {r['inband_flatness_out']:.3f} | {'yes' if r['ok'] else 'no'} |")
         lines.append("")
     return "\n".join(lines)
+
+
+VARIETY_FEATURES = ("rms_mean", "centroid_hz_mean", "flatness_inband_mean", "flux_mean")
+
+
+def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int = 200, seconds: float = 1.0, seed: int = 0,
+                   device: str = "auto", progress=None) -> dict:
+    """How varied are a model's dreams? The atlas's measures, compared across models.
+
+    For every model, ``maps_per_layer`` feature maps spread evenly over each layer's
+    channels are dreamed from white noise with the atlas settings (Bisig Experiment 1),
+    and the four Bisig features are measured. Loudness, brightness and roughness are
+    taken as logs, then every feature is z-scored over the maps of *all* models together,
+    so the features weigh the same and the models share one scale. A model's **variety**
+    is the mean over the four features of the standard deviation of its maps' z-scores
+    (1.0 = as spread as the whole pool); ``centroid_spread_octaves`` is the range of its
+    maps' spectral centroids.
+    """
+    from .atlas import atlas_params
+    from .engine import Dreamer
+
+    raw = {}
+    for name in models:
+        dreamer = Dreamer(name, DreamParams(), device=device)
+        rate = dreamer.sample_rate
+        base = atlas_params(iterations, seconds, seed, rate)
+        silence = np.zeros((1, int(round(seconds * rate))), np.float32)
+        rows = []
+        for layer, channels in enumerate(dreamer.layer_channels):
+            for channel in sorted({int(round(c)) for c in np.linspace(0, channels - 1, maps_per_layer)}):
+                dreamer.set_params(base.replace(layer=layer, channel=channel))
+                y = dreamer.process(silence, rate)[0]
+                from dreambridge.dsp.features import feature_summary
+
+                f = feature_summary(y, rate, band_hz=INBAND_HZ)
+                rows.append({"layer": layer, "channel": channel, **{k: float(f[k]) for k in VARIETY_FEATURES}})
+                if progress:
+                    progress()
+        raw[name] = {"rows": rows, "sample_rate": rate, "arch": dreamer.card.get("architecture", {}).get("arch", "")}
+
+    def value(row, key):
+        return row[key] if key == "flatness_inband_mean" else float(np.log(max(row[key], 1e-12)))
+
+    pooled = {k: np.array([value(r, k) for m in raw.values() for r in m["rows"]]) for k in VARIETY_FEATURES}
+    stats = {k: (float(v.mean()), float(v.std()) or 1.0) for k, v in pooled.items()}
+    out = {"params": {"maps_per_layer": maps_per_layer, "iterations": iterations, "seconds": seconds, "seed": seed},
+           "models": {}}
+    for name, m in raw.items():
+        spread = {k: float(np.std([(value(r, k) - stats[k][0]) / stats[k][1] for r in m["rows"]])) for k in VARIETY_FEATURES}
+        out["models"][name] = {
+            "arch": m["arch"], "sample_rate": m["sample_rate"], "n_maps": len(m["rows"]),
+            "variety": float(np.mean(list(spread.values()))), "feature_spread": spread,
+            "centroid_spread_octaves": artefacts.centroid_spread_octaves([r["centroid_hz_mean"] for r in m["rows"]]),
+            "maps": m["rows"],
+        }
+    out["most_varied"] = max(out["models"], key=lambda n: out["models"][n]["variety"])
+    return out
+
+
+def format_variety(report: dict) -> str:
+    lines = [f"{'model':24s} {'maps':>4s} {'variety':>7s} {'loud':>5s} {'bright':>6s} {'noisy':>5s} {'rough':>5s} {'centroid oct':>12s}"]
+    for name, m in sorted(report["models"].items(), key=lambda kv: -kv[1]["variety"]):
+        s = m["feature_spread"]
+        lines.append(f"{name:24s} {m['n_maps']:4d} {m['variety']:7.2f} {s['rms_mean']:5.2f} {s['centroid_hz_mean']:6.2f} "
+                     f"{s['flatness_inband_mean']:5.2f} {s['flux_mean']:5.2f} {m['centroid_spread_octaves']:12.2f}")
+    lines.append(f"most varied: {report['most_varied']}")
+    return "\n".join(lines)

@@ -92,20 +92,21 @@ def _varlen(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def write_midi_notes(path: str | os.PathLike, notes: list[tuple[float, float, int, int, int]]) -> None:
+def write_midi_notes(path: str | os.PathLike, notes: list[tuple[float, float, int, int, int]], channel: int = 0) -> None:
     """Write a format-0 Standard MIDI File at 120 bpm.
 
-    ``notes`` are ``(start_s, duration_s, program, pitch, velocity)`` on MIDI channel 1;
-    a program change precedes every note whose program differs from the last.
+    ``notes`` are ``(start_s, duration_s, program, pitch, velocity)`` on MIDI channel
+    ``channel + 1`` (``channel=9``: the GM percussion channel, where the program selects
+    the drum kit); a program change precedes every note.
     """
     ticks_per_second = _TICKS_PER_BEAT * 2
     events = []  # (tick, order, bytes)
     for start, duration, program, pitch, velocity in notes:
         on = int(round(start * ticks_per_second))
         off = int(round((start + duration) * ticks_per_second))
-        events.append((on, 0, bytes([0xC0, program])))
-        events.append((on, 1, bytes([0x90, pitch, velocity])))
-        events.append((off, 2, bytes([0x80, pitch, 0])))
+        events.append((on, 0, bytes([0xC0 | channel, program])))
+        events.append((on, 1, bytes([0x90 | channel, pitch, velocity])))
+        events.append((off, 2, bytes([0x80 | channel, pitch, 0])))
     events.sort(key=lambda e: (e[0], e[1]))
     track = bytearray()
     now = 0

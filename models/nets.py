@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "LayerSpec",
+    "TappedNet",
     "RawAudioNet",
     "ARCHITECTURES",
     "build_model",
@@ -83,7 +84,52 @@ class _Block(nn.Module):
         return x
 
 
-class RawAudioNet(nn.Module):
+class TappedNet(nn.Module):
+    """What the dream engine needs of a network: ``specs`` (one ``LayerSpec`` per tap),
+    ``arch``, ``n_classes``, ``sample_rate`` and ``forward_taps(x, upto)``."""
+
+    arch: str
+    n_classes: int
+    sample_rate: int
+    specs: list[LayerSpec]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.specs)
+
+    @property
+    def layer_channels(self) -> list[int]:
+        return [spec.channels for spec in self.specs]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [f"layer{i}" for i in range(self.n_layers)]
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def architecture(self) -> dict:
+        """The JSON-able description stored in the model card."""
+        return {
+            "arch": self.arch,
+            "n_classes": self.n_classes,
+            "sample_rate": self.sample_rate,
+            "layers": [
+                {
+                    "name": f"layer{i}",
+                    "kernel": s.kernel,
+                    "stride": s.stride,
+                    "padding": s.padding,
+                    "channels": s.channels,
+                    "pool_kernel": s.pool_kernel,
+                    "pool_stride": s.pool_stride,
+                }
+                for i, s in enumerate(self.specs)
+            ],
+        }
+
+
+class RawAudioNet(TappedNet):
     """A raw-waveform classifier with addressable layer taps.
 
     Parameters
@@ -112,21 +158,6 @@ class RawAudioNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(in_channels, self.n_classes)
 
-    @property
-    def n_layers(self) -> int:
-        return len(self.blocks)
-
-    @property
-    def layer_channels(self) -> list[int]:
-        return [spec.channels for spec in self.specs]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [f"layer{i}" for i in range(self.n_layers)]
-
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
     def forward_taps(self, x: torch.Tensor, upto: int | None = None):
         """Run the network and return ``(taps, log_probs)``.
 
@@ -149,29 +180,16 @@ class RawAudioNet(nn.Module):
         """Log-probabilities ``[batch, n_classes]`` of ``x`` ``[batch, 1, n_samples]``."""
         return self.forward_taps(x)[1]
 
-    def architecture(self) -> dict:
-        """The JSON-able description stored in the model card."""
-        return {
-            "arch": self.arch,
-            "n_classes": self.n_classes,
-            "sample_rate": self.sample_rate,
-            "layers": [
-                {
-                    "name": f"layer{i}",
-                    "kernel": s.kernel,
-                    "stride": s.stride,
-                    "padding": s.padding,
-                    "channels": s.channels,
-                    "pool_kernel": s.pool_kernel,
-                    "pool_stride": s.pool_stride,
-                }
-                for i, s in enumerate(self.specs)
-            ],
-        }
-
 
 def build_model(arch: str, n_classes: int, sample_rate: int = 44100) -> RawAudioNet:
-    """Construct an untrained network (seed torch first for reproducible weights)."""
+    """Construct an untrained network (seed torch first for reproducible weights).
+
+    ``crepe-tiny`` / ``crepe-full`` give the CREPE adapter (``models.crepe``; its class
+    count and rate are fixed: 360 pitch bins at 16 kHz)."""
+    if arch.startswith("crepe-"):
+        from .crepe import CrepeNet
+
+        return CrepeNet(arch.split("-", 1)[1])
     return RawAudioNet(arch, n_classes, sample_rate)
 
 
@@ -180,9 +198,14 @@ def fold_batchnorm(model: RawAudioNet) -> RawAudioNet:
 
     The copy computes the same function as ``model.eval()`` (to float rounding) with one
     op fewer per layer; its parameters do not require grad, so a backward pass computes
-    only the input gradient.
+    only the input gradient. Other networks (the CREPE adapter, whose BatchNorm follows
+    the ReLU and cannot fold) come back as a frozen eval-mode copy.
     """
     folded = copy.deepcopy(model).eval()
+    if not isinstance(model, RawAudioNet):
+        for p in folded.parameters():
+            p.requires_grad_(False)
+        return folded
     for block in folded.blocks:
         conv, bn = block.conv, block.bn
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)

@@ -1,18 +1,30 @@
 """The shipped models: ``models/zoo/<name>/`` (card + safetensors), and the name
-``default``, an alias kept in ``zoo/index.json``."""
+``default``, an alias kept in ``zoo/index.json``. Models the user imports (``dreambridge
+models import crepe-full``) live in the user model folder: ``$DREAMBRIDGE_MODELS``, else
+``$XDG_DATA_HOME/dreambridge/models`` (``~/.local/share/dreambridge/models``); a shipped
+name wins over an imported one."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from dreambridge.presets.errors import ModelLoadError
 
 from .checkpoint import load_checkpoint, read_card
 
-__all__ = ["ZOO_DIR", "default_model_name", "list_models", "resolve_model_dir", "load_model"]
+__all__ = ["ZOO_DIR", "user_models_dir", "default_model_name", "list_models", "resolve_model_dir", "load_model"]
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+
+
+def user_models_dir() -> Path:
+    """Where imported models go (see the module docstring)."""
+    if os.environ.get("DREAMBRIDGE_MODELS"):
+        return Path(os.environ["DREAMBRIDGE_MODELS"])
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "dreambridge" / "models"
 
 
 def default_model_name() -> str:
@@ -22,9 +34,13 @@ def default_model_name() -> str:
     return json.loads(index.read_text())["default"]
 
 
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if (p / "model.json").is_file()} if folder.is_dir() else set()
+
+
 def list_models() -> list[str]:
-    """Names of the shipped models (directories holding a model card)."""
-    return sorted(p.name for p in ZOO_DIR.iterdir() if (p / "model.json").is_file()) if ZOO_DIR.is_dir() else []
+    """Names of the shipped and imported models (directories holding a model card)."""
+    return sorted(_names(ZOO_DIR) | _names(user_models_dir()))
 
 
 def resolve_model_dir(name_or_dir: str | Path) -> Path:
@@ -32,8 +48,12 @@ def resolve_model_dir(name_or_dir: str | Path) -> Path:
     text = str(name_or_dir)
     if text == "default":
         text = default_model_name()
-    if (ZOO_DIR / text / "model.json").is_file():
-        return ZOO_DIR / text
+    for folder in (ZOO_DIR, user_models_dir()):
+        if "/" not in text and (folder / text / "model.json").is_file():
+            return folder / text
+    if text == "crepe-full":
+        raise ModelLoadError("crepe-full is not imported yet; run: pip install 'dreambridge[crepe]' && "
+                             "dreambridge models import crepe-full")
     path = Path(text)
     if path.is_dir():
         return path
