@@ -227,11 +227,14 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
     todo = []
     for job in work:
         out = Path(job.output)
+        entry = manifest.get(str(out.resolve()), {})
+        ours = entry.get("key") == job.key
         if job.error:
             summary["failed"].append({"input": job.input, "error": job.error})
-        elif resume and out.exists() and manifest.get(str(out.resolve()), {}).get("key") == job.key:
+        elif resume and out.exists() and ours and entry.get("status", "done") == "done":
             summary["skipped"].append({"input": job.input, "output": job.output})
-        elif out.exists() and not overwrite:
+        # An output marked "started" by an interrupted run with these settings is ours to redo.
+        elif out.exists() and not overwrite and not (resume and ours):
             summary["failed"].append({"input": job.input, "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)"})
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -242,11 +245,17 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
             todo.append(job)
     for failure in summary["failed"]:
         log(f"skipped: {describe_failure(failure)}")
+    # Mark every output "started" before it is written: a run killed between an output's atomic
+    # rename and its "done" record leaves a file that --resume knows is its own, and redoes.
+    for job in todo:
+        manifest[str(Path(job.output).resolve())] = {"key": job.key, "input": job.input, "status": "started"}
+    if todo:
+        _save_manifest(out_dir, manifest)
 
     def record(result):
         if result["ok"]:
             manifest[str(Path(result["output"]).resolve())] = {"key": next(j.key for j in todo if j.output == result["output"]),
-                                                                "input": result["input"]}
+                                                                "input": result["input"], "status": "done"}
             _save_manifest(out_dir, manifest)
             summary["ok"].append(result)
         else:

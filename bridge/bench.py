@@ -142,7 +142,10 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
     rng = np.random.default_rng(0)
     audio = rng.standard_normal((1, 5 * net.sample_rate)).astype(np.float32) * 0.3
     x0 = rng.standard_normal((1, 1, n)).astype(np.float32)
-    combos = [("torch", d) for d in devices] + [("onnx", d) for d in _onnx_devices()]
+    from dreambridge.models.nets import RawAudioNet
+
+    onnx = _onnx_devices() if isinstance(net, RawAudioNet) else []  # the CREPE adapter is torch-only
+    combos = [("torch", d) for d in devices] + [("onnx", d) for d in onnx]
     for backend_name, device in combos:
         dreamer = Dreamer((net, card), params, device=device.type, backend=backend_name)
         x = dreamer.dsp.asarray(x0)

@@ -126,6 +126,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--layers", type=int, nargs="*", default=None)
+    p.add_argument("--seed", type=int, default=0, help="variety: noise seed of the dreams")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true")
 

@@ -283,7 +283,8 @@ def cmd_report(args, argv) -> int:
 
         models = args.models or list_models()
         with tqdm(desc="variety", disable=args.json) as bar:
-            result = variety_report(models, args.maps, args.iterations, args.seconds, device=args.device, progress=bar.update)
+            result = variety_report(models, args.maps, args.iterations, args.seconds, args.seed, device=args.device,
+                                    progress=bar.update)
         print(json.dumps(result, indent=1) if args.json else format_variety(result))
         return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
@@ -383,9 +384,8 @@ def cmd_models(args, argv) -> int:
                   f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:9d} {size / 1e6:6.1f}MB")
         return 0
     card = describe(args.name or "default")
-    card = {k: v for k, v in card.items() if k not in ("training", "class_names")} | {
-        "training": {k: v for k, v in card.get("training", {}).items() if k != "history"},
-        "class_names": card["class_names"] if len(card["class_names"]) <= 16 else card["class_names"][:8] + ["..."],
+    card = {k: v for k, v in card.items() if k != "training"} | {
+        "training": {k: v for k, v in card.get("training", {}).items() if k != "history"}
     }
     print(json.dumps(card, indent=2))
     return 0

