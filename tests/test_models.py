@@ -179,7 +179,7 @@ def test_every_shipped_model_loads_and_dreams_at_every_layer():
 def test_build_speech(tmp_path):
     from dreambridge.models.speech import build_speech
 
-    manifest = build_speech(tmp_path, progress=lambda s: None)
+    manifest = build_speech(tmp_path, progress=lambda s: None, packages=["ktuberling-data"])
     assert manifest["n_classes"] >= 10 and manifest["synthetic_voices"] == 0
     split = json.loads((tmp_path / "split.json").read_text())
     assert 0.1 < len(split["test"]) / manifest["n_files"] < 0.3  # ~20 % of the recordings held out
