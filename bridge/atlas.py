@@ -68,24 +68,35 @@ def _thumbnail(y: np.ndarray, rate: int, path: Path) -> None:
     plt.close(fig)
 
 
-def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: float, silence) -> dict:
-    """Dream one map, write its audio, thumbnail and numbers (the json last: then it is done)."""
-    import soundfile as sf
-
+def _render_map(dreamer, base, layer: int, channel: int, grid_hz: float, silence) -> tuple[dict, np.ndarray]:
+    """Dream one map: its numbers (everything but the files) and its audio ``(n_samples,)``."""
     rate = dreamer.sample_rate
     key = f"L{layer}_M{channel}"
     params = base.replace(layer=layer, channel=channel)
     dreamer.set_params(params)
     y = dreamer.process(silence, rate)[0]
-    sf.write(str(out_dir / "audio" / f"{key}.wav"), y, rate, subtype="PCM_16")
-    _thumbnail(y, rate, out_dir / "img" / f"{key}.png")
     entry = {"key": key, "layer": layer, "channel": channel, "audio": f"audio/{key}.wav", "image": f"img/{key}.png",
              "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
     entry.update(_measure(y, rate, grid_hz))
-    meta_path = out_dir / "maps" / f"{key}.json"
+    return entry, y
+
+
+def _write_map(out_dir: Path, entry: dict, y: np.ndarray, rate: int) -> None:
+    """Write a dreamed map's audio, thumbnail and numbers (the json last: then it is done)."""
+    import soundfile as sf
+
+    sf.write(str(out_dir / entry["audio"]), y, rate, subtype="PCM_16")
+    _thumbnail(y, rate, out_dir / entry["image"])
+    meta_path = out_dir / "maps" / f"{entry['key']}.json"
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entry))
     os.replace(tmp, meta_path)
+
+
+def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: float, silence) -> dict:
+    """Dream one map and write its files."""
+    entry, y = _render_map(dreamer, base, layer, channel, grid_hz, silence)
+    _write_map(out_dir, entry, y, dreamer.sample_rate)
     return entry
 
 
@@ -107,9 +118,12 @@ def _worker_map(args):
 
 
 def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
-              progress=None, jobs: int = 1, model_spec=None) -> dict:
+              progress=None, jobs: int = 1, model_spec=None, executor=None) -> dict:
     """Dream the maps; with ``jobs > 1`` (and ``model_spec``, a picklable model name,
-    directory or ``(net, card)``), in that many processes."""
+    directory or ``(net, card)``), in that many processes. ``executor(model_spec, device,
+    work)``, when given (a Ray cluster), renders ``work``, a list of ``(base, layer,
+    channel, grid_hz, n_samples)``, elsewhere and yields ``(index into work, entry, audio)``
+    as maps finish; this process writes the files."""
     out_dir = Path(out_dir)
     for sub in ("audio", "img", "maps"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -128,7 +142,16 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
                 progress()
         else:
             pending.append((layer, channel))
-    if jobs > 1 and len(pending) > 1 and model_spec is not None:
+    if executor is not None and pending:
+        work = [(base, l, c, grids[l], silence.shape[1]) for l, c in pending]
+        done = {}
+        for index, entry, y in executor(model_spec, dreamer.device_type, work):
+            _write_map(out_dir, entry, y, rate)
+            done[index] = entry
+            if progress:
+                progress()
+        entries += [done[i] for i in range(len(work))]  # in the order a local run lists them
+    elif jobs > 1 and len(pending) > 1 and model_spec is not None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 

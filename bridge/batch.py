@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError
 
-__all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "describe_failure", "MANIFEST_NAME"]
+__all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "dream_job", "describe_failure", "MANIFEST_NAME"]
 
 MANIFEST_NAME = ".dreambridge-batch.json"
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg"}
@@ -49,6 +49,9 @@ class BatchSettings:
     automation: str | None = None
     midi_map: str | None = None
     extra: dict = field(default_factory=dict)
+    # torch threads per worker (None: every core here, cores / jobs with --jobs, 1 per Ray worker).
+    # oneDNN's conv input gradient depends on the split: outputs match to the bit at equal counts.
+    threads: int | None = None
 
 
 def collect_inputs(inputs: list[str], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
@@ -138,13 +141,13 @@ def _worker_init(settings: BatchSettings, threads: int):
     _DREAMER = _make_dreamer(settings)
 
 
-def _chains():
+def _chains(dreamer):
     """Fresh effect chains for one file (their state must not leak from file to file)."""
     from dreambridge.presets import load_preset
 
     from .fx import build_chain
 
-    preset = load_preset(_DREAMER.preset_name)
+    preset = load_preset(dreamer.preset_name)
     return build_chain(preset, "pre"), build_chain(preset, "post")
 
 
@@ -154,6 +157,10 @@ def _make_dreamer(settings: BatchSettings):
     from .automation import MidiAutomation, schedule_for_preset
     from .engine import Dreamer
 
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     preset = load_preset(settings.preset)
     overrides = dict(parse_assignment(s) for s in settings.sets)
     if settings.seed is not None:
@@ -169,17 +176,24 @@ def _make_dreamer(settings: BatchSettings):
     return dreamer
 
 
-def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
+def dream_job(dreamer, job: BatchJob, subtype, progress: bool = False) -> dict:
+    """Dream one file of a batch: the per-file work of every runner (this process, a worker
+    process of ``--jobs``, a Ray actor of ``--ray``). A :class:`DreamError` is a per-file
+    failure (``ok`` false, ``error`` one line); anything else is a bug and propagates."""
     from .files import dream_file
 
     t0 = time.perf_counter()
     try:
-        pre, post = _chains()
-        stats = dream_file(_DREAMER, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
+        pre, post = _chains(dreamer)
+        stats = dream_file(dreamer, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
         return {"input": job.input, "output": job.output, "ok": True, "seconds": time.perf_counter() - t0,
                 "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1)}
     except DreamError as exc:
         return {"input": job.input, "output": job.output, "ok": False, "error": str(exc)}
+
+
+def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
+    return dream_job(_DREAMER, job, subtype, progress)
 
 
 def _sample_rate(path) -> int:
@@ -211,9 +225,30 @@ def describe_failure(failure: dict) -> str:
     return error if failure["input"] in error else f"{failure['input']}: {error}"
 
 
+def _local_results(settings: BatchSettings, todo: list, jobs: int, progress: bool):
+    """Dream ``todo`` here (``jobs`` 1) or in ``jobs`` processes; yield results as files finish."""
+    if jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            yield _dream_one(job, settings.subtype, progress=progress)
+        return
+    import multiprocessing
+
+    threads = settings.threads or max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+                             initargs=(settings, threads)) as pool:
+        futures = [pool.submit(_dream_one, job, settings.subtype) for job in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
 def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1, resume: bool = False,
-              overwrite: bool = False, progress: bool = True, log=print) -> dict:
-    """Run a batch; return the summary (``ok``, ``skipped``, ``failed`` lists)."""
+              overwrite: bool = False, progress: bool = True, log=print, executor=None) -> dict:
+    """Run a batch; return the summary (``ok``, ``skipped``, ``failed`` lists).
+
+    ``executor(settings, todo)``, when given, dreams the jobs elsewhere (a Ray cluster) and
+    yields each job's result, its output already written, as it finishes; by default they
+    are dreamed here, or in ``jobs`` processes."""
     global _DREAMER
     from tqdm import tqdm
 
@@ -264,25 +299,13 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
 
     t0 = time.perf_counter()
     overall = tqdm(total=len(todo), unit="file", desc="batch", disable=not progress or not todo, position=0)
-    if jobs <= 1 or len(todo) <= 1:
-        for job in todo:
-            result = _dream_one(job, settings.subtype, progress=progress)
-            record(result)
-            overall.update(1)
-    else:
-        import multiprocessing
-
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                                 initargs=(settings, threads)) as pool:
-            futures = [pool.submit(_dream_one, job, settings.subtype) for job in todo]
-            for future in as_completed(futures):
-                result = future.result()
-                record(result)
-                overall.update(1)
-                if result["ok"] and progress:
-                    overall.write(f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time")
+    parallel = executor is not None or (jobs > 1 and len(todo) > 1)
+    results = executor(settings, todo) if executor is not None else _local_results(settings, todo, jobs, progress)
+    for result in results:
+        record(result)
+        overall.update(1)
+        if parallel and result["ok"] and progress:
+            overall.write(f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time")
     overall.close()
     audio = sum(r["audio_seconds"] for r in summary["ok"])
     summary["wall_seconds"] = time.perf_counter() - t0

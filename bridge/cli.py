@@ -47,6 +47,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (structure under input folders is kept)")
     p.add_argument("--filename", default="{stem}_{preset}.{ext}", help='output name template (default "{stem}_{preset}.{ext}")')
     p.add_argument("--jobs", type=int, default=1, help="files dreamed in parallel processes (default 1)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per worker (default: every core; cores/jobs with --jobs; 1 per Ray worker); "
+                        "outputs match to the bit between runs with the same N")
     p.add_argument("--resume", action="store_true", help="skip outputs finished earlier with the same settings")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--automation", metavar="FILE.mid", help="MIDI file whose CC lanes drive parameters (with --midi-map)")
@@ -54,6 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--subtype", default=None, help="output subtype (default: each input's)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="dream on a Ray cluster: auto, or the head's HOST:PORT (pip install 'dreambridge[cluster]')")
     _add_dream_args(p)
 
     p = sub.add_parser("live", help="real-time dreaming between audio devices, with MIDI control")
@@ -100,6 +105,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--random-weights", action="store_true", help="the same architecture with random (seeded) weights, for comparison")
     p.add_argument("--jobs", type=int, default=1, help="maps dreamed in parallel processes")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="dream the maps on a Ray cluster: auto, or the head's HOST:PORT")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
 

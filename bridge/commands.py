@@ -84,6 +84,17 @@ def cmd_dream(args, argv) -> int:
     return 0
 
 
+def _cluster(address: str | None, log):
+    """A connected :class:`RayCluster` for ``--ray ADDRESS``, else a no-op context (``None``)."""
+    import contextlib
+
+    if not address:
+        return contextlib.nullcontext()
+    from .cluster import RayCluster
+
+    return RayCluster(address, log=log)
+
+
 def cmd_batch(args, argv) -> int:
     from pathlib import Path
 
@@ -94,11 +105,19 @@ def cmd_batch(args, argv) -> int:
     if args.jobs < 1:
         raise ParameterError(f"--jobs {args.jobs} must be 1 or more")
     resolve_params(args.preset, args.sets, args.seed)  # fail fast on bad parameters
+    if args.threads is not None and args.threads < 1:
+        raise ParameterError(f"--threads {args.threads} must be 1 or more")
     settings = BatchSettings(args.preset, args.sets, args.model, args.backend, args.device, args.seed, args.subtype,
-                             args.automation, args.midi_map)
+                             args.automation, args.midi_map, threads=args.threads)
+    if args.ray and args.jobs > 1:
+        raise ParameterError("--jobs and --ray do not go together: a cluster runs one job per CPU of every node")
     log = (lambda s: print(s, file=sys.stderr))
-    summary = run_batch(args.inputs, Path(args.output), args.filename, settings, jobs=args.jobs, resume=args.resume,
-                        overwrite=args.overwrite, progress=not args.quiet and not args.json, log=log)
+    with _cluster(args.ray, log) as cluster:
+        summary = run_batch(args.inputs, Path(args.output), args.filename, settings, jobs=args.jobs, resume=args.resume,
+                            overwrite=args.overwrite, progress=not args.quiet and not args.json, log=log,
+                            executor=cluster.batch if cluster else None)
+        if cluster:
+            summary["cluster"] = cluster.report()
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -233,10 +252,13 @@ def cmd_atlas(args, argv) -> int:
         if not 0 <= layer < len(dreamer.layer_channels):
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
     total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
-    with tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
+    if args.ray and args.jobs > 1:
+        raise ParameterError("--jobs and --ray do not go together: a cluster runs one map per CPU of every node")
+    with _cluster(args.ray, lambda s: print(s, file=sys.stderr)) as cluster, \
+            tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
         spec = (dreamer.model, dreamer.card) if args.random_weights else args.model
         atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update,
-                          jobs=max(1, args.jobs), model_spec=spec)
+                          jobs=max(1, args.jobs), model_spec=spec, executor=cluster.atlas if cluster else None)
     print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
     return 0
 
