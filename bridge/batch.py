@@ -22,7 +22,8 @@ from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError
 
-__all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "dream_job", "describe_failure", "MANIFEST_NAME"]
+__all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "dream_job", "describe_failure",
+           "MANIFEST_NAME"]
 
 MANIFEST_NAME = ".dreambridge-batch.json"
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg"}
@@ -305,7 +306,8 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
         record(result)
         overall.update(1)
         if parallel and result["ok"] and progress:
-            overall.write(f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time")
+            speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
+            overall.write(f"{result['output']}: {speed:.1f}x real time")
     overall.close()
     audio = sum(r["audio_seconds"] for r in summary["ok"])
     summary["wall_seconds"] = time.perf_counter() - t0

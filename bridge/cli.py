@@ -105,7 +105,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--random-weights", action="store_true", help="the same architecture with random (seeded) weights, for comparison")
     p.add_argument("--jobs", type=int, default=1, help="maps dreamed in parallel processes")
-    p.add_argument("--ray", default=None, metavar="ADDRESS", help="dream the maps on a Ray cluster: auto, or the head's HOST:PORT")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="dream the maps on a Ray cluster: auto, or the head's HOST:PORT")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true")
 

@@ -101,9 +101,10 @@ class _Worker:
 
 
 def _split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ParameterError(f"--ray {address!r} is not auto or HOST:PORT (the head's address, as `ray start --head` prints it)")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit():
+        raise ParameterError(f"--ray {address!r} is not auto or HOST:PORT (the head's address, as "
+                             "`ray start --head` prints it)")
     return host, int(port)
 
 
@@ -277,8 +278,8 @@ class RayCluster:
         if not work:
             return
         shipped = isinstance(model_spec, (str, os.PathLike)) and Path(model_spec).exists()
-        pool = self._start(_atlas_setup, (None if shipped else model_spec, device), {"model": model_spec} if shipped else {},
-                           device)
+        paths = {"model": model_spec} if shipped else {}
+        pool = self._start(_atlas_setup, (None if shipped else model_spec, device), paths, device)
         for index, value, *_, attempts in self._map(pool, _atlas_item, work, lambda item: item,
                                                    lambda item: f"map L{item[1]}_M{item[2]}"):
             if value is None:
