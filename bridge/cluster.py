@@ -30,7 +30,7 @@ from dreambridge.presets.errors import DreamError, ParameterError, first_line
 __all__ = ["RayCluster", "write_bytes_atomic", "CONNECT_TIMEOUT_S", "MAX_ATTEMPTS"]
 
 CONNECT_TIMEOUT_S = 3.0  # a head that does not accept a TCP connection in this long is reported, not waited for
-READY_TIMEOUT_S = 300.0  # actors import torch and load the model; a busy 2-core node takes ~10 s
+START_WAIT_S = 120.0  # wait this long for every worker to load the model; later ones join when ready
 MAX_ATTEMPTS = 3  # a job whose actor died this many times is a per-file failure (it may be what kills them)
 
 
@@ -168,10 +168,10 @@ class RayCluster:
                 "retried": self.retried}
 
     # -- the pool ---------------------------------------------------------------------------
-    def _start(self, setup, args: tuple, paths: dict, device: str, threads: int = 1) -> list:
+    def _start(self, setup, args: tuple, paths: dict, device: str, threads: int = 1) -> dict:
+        """Start the actors; ``{ready reference: actor}`` (they load the model meanwhile)."""
         ray = self.ray
-        resources = ray.cluster_resources()
-        n_gpus = int(resources.get("GPU", 0))
+        n_gpus = int(ray.cluster_resources().get("GPU", 0))
         if device == "cuda" and not n_gpus:
             raise DreamError(f"--device cuda, but the cluster at {self.address} has no GPU; use --device cpu or auto")
         use_gpu = n_gpus > 0 and device in ("cuda", "auto")
@@ -184,45 +184,42 @@ class RayCluster:
         bundle = ray.put({field: _pack(path) for field, path in paths.items()})
         remote = ray.remote(_Worker).options(max_restarts=0, max_concurrency=1, **options)
         actors = [remote.remote(setup, args, bundle, threads) for _ in range(count)]
-        waiting = {actor.ready.remote(): actor for actor in actors}
-        ready, late = ray.wait(list(waiting), num_returns=len(waiting), timeout=READY_TIMEOUT_S)
-        pool, errors = [], []
-        for ref in ready:
-            try:
-                node, node_ip, error = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                node_ip, error = "?", f"the worker did not start (same Ray and dreambridge there?): {first_line(exc)}"
-            if error:
-                errors.append(f"worker on {node_ip}: {error}")
-            else:
-                pool.append(waiting[ref])
-        for ref in late:  # no free CPU for it (others' jobs?): run without it
-            ray.kill(waiting[ref], no_restart=True)
-        if not pool:
-            raise DreamError(errors[0] if errors else f"no Ray worker started within {READY_TIMEOUT_S:.0f} s")
-        for error in errors:
-            self.log(f"ray: {error}; running without it")
-        if late:
-            self.log(f"ray: {len(late)} worker(s) found no free {'GPU' if use_gpu else 'CPU'}; running on {len(pool)}")
-        return pool
+        return {actor.ready.remote(): actor for actor in actors}
 
-    def _map(self, pool: list, fn, items: list, prepare, describe):
+    def _map(self, starting: dict, fn, items: list, prepare, describe):
         """Yield ``(index, value, node, node_ip, attempts)`` per item as items finish, one
-        item in flight per actor; an item whose actor died goes to another actor."""
+        item in flight per actor. Work starts when every actor has loaded the model or after
+        ``START_WAIT_S`` (one held up by a busy cluster joins when ready); an item whose actor
+        died goes to another."""
         ray = self.ray
         queue = deque(range(len(items)))
         attempts = Counter()
-        idle, inflight = list(pool), {}
+        idle, inflight, errors = [], {}, []
+        ray.wait(list(starting), num_returns=len(starting), timeout=START_WAIT_S)  # then work is spread evenly
         while queue or inflight:
             while queue and idle:
                 index = queue.popleft()
                 actor = idle.pop()
                 attempts[index] += 1
                 inflight[actor.run.remote(fn, prepare(items[index]))] = (actor, index)
-            if not inflight:
-                raise DreamError(f"every Ray worker was lost ({len(self.lost)}); finished files are kept: "
+            if not inflight and not starting:
+                raise DreamError(errors[0] if errors else
+                                 f"every Ray worker was lost ({len(self.lost)}); finished files are kept: "
                                  "run the same command with --resume when the cluster is back")
-            (ref,), _ = ray.wait(list(inflight), num_returns=1)
+            (ref,), _ = ray.wait(list(inflight) + list(starting), num_returns=1)
+            if ref in starting:
+                actor = starting.pop(ref)
+                try:
+                    _, node_ip, error = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    node_ip, error = "?", f"did not start (the same Ray and dreambridge there?): {first_line(exc)}"
+                if error:
+                    ray.kill(actor, no_restart=True)
+                    errors.append(f"the Ray worker on {node_ip}: {error}")
+                    self.log(f"ray: {errors[-1]}; running without it")
+                else:
+                    idle.append(actor)
+                continue
             actor, index = inflight.pop(ref)
             try:
                 value, node, node_ip = ray.get(ref)
@@ -239,6 +236,8 @@ class RayCluster:
             idle.append(actor)
             self.nodes[node] += 1
             yield index, value, node, node_ip, attempts[index]
+        for actor in starting.values():  # never found a free CPU: the work is done without it
+            ray.kill(actor, no_restart=True)
 
     # -- batch ------------------------------------------------------------------------------
     def batch(self, settings, todo: list):
@@ -252,7 +251,7 @@ class RayCluster:
         paths = {k: v for k, v in fields.items() if v and (Path(v).is_file() or (k == "model" and Path(v).is_dir()))}
         # One thread per worker unless told: one worker per CPU, the most files at once.
         settings = dataclasses.replace(settings, threads=settings.threads or 1)
-        pool = self._start(_batch_setup, (settings,), paths, settings.device, settings.threads)
+        starting = self._start(_batch_setup, (settings,), paths, settings.device, settings.threads)
 
         def prepare(job):
             try:
@@ -260,7 +259,8 @@ class RayCluster:
             except OSError as exc:
                 return job, b"", settings.subtype, f"{job.input}: cannot read ({exc.strerror or exc})"
 
-        for index, result, node, node_ip, attempts in self._map(pool, _batch_item, todo, prepare, lambda j: j.input):
+        finished = self._map(starting, _batch_item, todo, prepare, lambda j: j.input)
+        for index, result, node, node_ip, attempts in finished:
             job = todo[index]
             if result is None:
                 result = {"input": job.input, "output": job.output, "ok": False,
@@ -279,8 +279,8 @@ class RayCluster:
             return
         shipped = isinstance(model_spec, (str, os.PathLike)) and Path(model_spec).exists()
         paths = {"model": model_spec} if shipped else {}
-        pool = self._start(_atlas_setup, (None if shipped else model_spec, device), paths, device)
-        for index, value, *_, attempts in self._map(pool, _atlas_item, work, lambda item: item,
+        starting = self._start(_atlas_setup, (None if shipped else model_spec, device), paths, device)
+        for index, value, *_, attempts in self._map(starting, _atlas_item, work, lambda item: item,
                                                    lambda item: f"map L{item[1]}_M{item[2]}"):
             if value is None:
                 raise DreamError(f"map L{work[index][1]}_M{work[index][2]}: its Ray worker died {attempts} times")

@@ -107,6 +107,8 @@ def test_an_address_where_nothing_answers_is_one_line_not_a_hang(tmp_path, rng):
     assert seconds < 30, seconds
     proc = run_cli("batch", tmp_path / "a.wav", "-o", out, "--ray", "nohost", timeout=60)
     assert proc.returncode == 2 and "not auto or HOST:PORT" in proc.stderr
+    proc = run_cli("batch", tmp_path / "a.wav", "-o", out, "--ray", f"127.0.0.1:{port}", "--jobs", "2", timeout=60)
+    assert proc.returncode == 2 and "--jobs and --ray do not go together" in proc.stderr
 
 
 def test_a_node_killed_mid_run_and_resume(tmp_path, rng, cluster, tiny_model_dir):
