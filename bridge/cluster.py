@@ -51,6 +51,19 @@ def write_bytes_atomic(path, data: bytes) -> None:
             os.unlink(tmp)
 
 
+class _FirstLines:
+    """A text sink for Ray's own messages (stdout, while connected): to stderr, the first line
+    of each, so a killed node is one line, not Ray's 30-line log dump, and stdout stays JSON."""
+
+    def write(self, text: str) -> int:
+        head, newline, rest = text.partition("\n")
+        sys.stderr.write(head + newline if rest.strip() else text)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _pack(path) -> tuple[str, dict[str, bytes]]:
     """A file or folder as ``(name, {relative path: bytes})``, for a node that cannot see it."""
     path = Path(path)
@@ -140,7 +153,7 @@ class RayCluster:
             except OSError as exc:
                 raise DreamError(f"--ray {address}: no Ray head answers there ({first_line(exc)}); start one with "
                                  f"`ray start --head --port {port}` or check the address") from None
-        self._stdout = contextlib.redirect_stdout(sys.stderr)
+        self._stdout = contextlib.redirect_stdout(_FirstLines())
         self._stdout.__enter__()
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=True)
@@ -194,7 +207,7 @@ class RayCluster:
         ray = self.ray
         queue = deque(range(len(items)))
         attempts = Counter()
-        idle, inflight, errors = [], {}, []
+        idle, inflight, errors, where = [], {}, [], {}
         ray.wait(list(starting), num_returns=len(starting), timeout=START_WAIT_S)  # then work is spread evenly
         while queue or inflight:
             while queue and idle:
@@ -219,19 +232,21 @@ class RayCluster:
                     self.log(f"ray: {errors[-1]}; running without it")
                 else:
                     idle.append(actor)
+                    where[actor] = node_ip
                 continue
             actor, index = inflight.pop(ref)
             try:
                 value, node, node_ip = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
                 ray.kill(actor, no_restart=True)
-                self.lost.append({"error": first_line(exc)})
+                self.lost.append({"node_ip": where[actor], "error": f"{type(exc).__name__}: {first_line(exc)}"})
                 if attempts[index] >= MAX_ATTEMPTS:
                     yield index, None, "", "", attempts[index]
                 else:
                     queue.appendleft(index)
                     self.retried.append(describe(items[index]))
-                    self.log(f"ray: a worker was lost ({first_line(exc)}); {describe(items[index])} goes to another")
+                    self.log(f"ray: lost the worker on {where[actor]} ({type(exc).__name__}); "
+                             f"{describe(items[index])} goes to another worker")
                 continue
             idle.append(actor)
             self.nodes[node] += 1
