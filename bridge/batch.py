@@ -161,7 +161,10 @@ def _make_dreamer(settings: BatchSettings):
     if settings.threads:
         import torch
 
+        from .onnx_backend import set_num_threads
+
         torch.set_num_threads(settings.threads)
+        set_num_threads(settings.threads)
     preset = load_preset(settings.preset)
     overrides = dict(parse_assignment(s) for s in settings.sets)
     if settings.seed is not None:

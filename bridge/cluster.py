@@ -101,7 +101,10 @@ class _Worker:
         try:
             import torch
 
+            from .onnx_backend import set_num_threads
+
             torch.set_num_threads(threads)  # as many as the CPUs it holds
+            set_num_threads(threads)
             self.state = setup(_unpack(bundle, self.folder), *args)
         except Exception as exc:  # reported by ready(): the driver says which node and why
             self.error = f"{type(exc).__name__}: {first_line(exc)}"
@@ -155,8 +158,16 @@ class RayCluster:
                                  f"`ray start --head --port {port}` or check the address") from None
         self._stdout = contextlib.redirect_stdout(_FirstLines())
         self._stdout.__enter__()
+        # Ray puts the driver's current folder on every worker's sys.path: a stray onnx.py or torch.py
+        # there would shadow the real package in the workers. Join from an empty folder instead.
+        here = os.getcwd()
         try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=True)
+            with tempfile.TemporaryDirectory(prefix="dreambridge-ray-") as empty:
+                os.chdir(empty)
+                try:
+                    ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=True)
+                finally:
+                    os.chdir(here)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             self.close()
             raise DreamError(f"--ray {address}: cannot join the cluster ({first_line(exc)})") from None

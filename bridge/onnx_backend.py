@@ -19,7 +19,7 @@ from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .selection import Selection
 
-__all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata"]
+__all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata", "set_num_threads"]
 
 
 def onnx_providers(device: str = "auto") -> list[str]:
@@ -36,11 +36,20 @@ def onnx_providers(device: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+_THREADS = {"intra_op": None}
+
+
+def set_num_threads(n_threads: int | None) -> None:
+    """Threads of every onnxruntime session made from now on (``None``: every core), as
+    ``torch.set_num_threads`` for torch: a Ray worker holding one CPU uses one."""
+    _THREADS["intra_op"] = n_threads
+
+
 def _session(source, device: str = "auto"):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = _THREADS["intra_op"] or os.cpu_count() or 1
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(source, options, providers=onnx_providers(device))

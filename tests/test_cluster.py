@@ -65,7 +65,10 @@ def test_batch_on_two_nodes_is_byte_identical_to_local(tmp_path, rng, cluster, t
     local, remote = tmp_path / "local", tmp_path / "remote"
     proc = run_cli("batch", folder, "-o", local, "--model", tiny_model_dir, "--quiet", *FAST)
     assert proc.returncode == 1 and "broken.wav" in proc.stdout  # the broken file fails, the rest finish
-    proc = run_cli("batch", folder, "-o", remote, "--model", tiny_model_dir, "--json", "--ray", c.address, *FAST)
+    # Ray puts the driver's folder on the workers' sys.path: a stray numpy.py there must not reach them.
+    (tmp_path / "numpy.py").write_text("raise ImportError('the workers imported numpy.py from the driver folder')")
+    proc = run_cli("batch", folder, "-o", remote, "--model", tiny_model_dir, "--json", "--ray", c.address, *FAST,
+                   cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     summary = json.loads(proc.stdout)  # stdout is the JSON alone: Ray's own messages went to stderr
     assert len(summary["ok"]) == 5 and [f["input"] for f in summary["failed"]] == [str(folder / "broken.wav")]
