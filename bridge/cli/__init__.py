@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+
+from dreambridge.presets.version import version
 
 __all__ = ["get_parser", "main"]
 
@@ -27,7 +28,7 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
@@ -190,15 +191,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dreambridge")
-    except Exception:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = get_parser()
     args = parser.parse_args(argv)
@@ -208,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from dreambridge.presets.errors import DreamError
 
     try:
-        from . import commands
+        from dreambridge.bridge.cli import commands
 
         return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
     except DreamError as exc:
@@ -217,12 +209,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def command_line(argv: list[str]) -> str:
-    """The exact command, for model cards and reports."""
-    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,6 @@ completes with outputs identical to an uninterrupted one.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError
+from dreambridge.presets.fileutil import atomic_write_text, sha256_bytes, sha256_file
 
 __all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "describe_failure", "MANIFEST_NAME"]
 
@@ -79,14 +79,6 @@ def _file_identity(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descriptor: dict):
     """Map inputs to outputs and keys; per-input errors are returned, not raised."""
     try:
@@ -108,7 +100,7 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
             job.error = f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
-            job.key = hashlib.sha256(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode()).hexdigest()
+            job.key = sha256_bytes(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode())
         jobs.append(job)
     return jobs, errors
 
@@ -121,9 +113,7 @@ def _load_manifest(out_dir: Path) -> dict:
 
 
 def _save_manifest(out_dir: Path, manifest: dict) -> None:
-    tmp = out_dir / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, out_dir / MANIFEST_NAME)
+    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 # -- workers -----------------------------------------------------------------------------
@@ -140,19 +130,18 @@ def _worker_init(settings: BatchSettings, threads: int):
 
 def _chains():
     """Fresh effect chains for one file (their state must not leak from file to file)."""
+    from dreambridge.bridge.live.fx import build_chain
     from dreambridge.presets import load_preset
-
-    from .fx import build_chain
 
     preset = load_preset(_DREAMER.preset_name)
     return build_chain(preset, "pre"), build_chain(preset, "post")
 
 
 def _make_dreamer(settings: BatchSettings):
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import schedule_for_preset
+    from dreambridge.bridge.live.automation import MidiAutomation
     from dreambridge.presets import load_preset, parse_assignment
-
-    from .automation import MidiAutomation, schedule_for_preset
-    from .engine import Dreamer
 
     preset = load_preset(settings.preset)
     overrides = dict(parse_assignment(s) for s in settings.sets)
@@ -170,7 +159,7 @@ def _make_dreamer(settings: BatchSettings):
 
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
-    from .files import dream_file
+    from dreambridge.bridge.io.files import dream_file
 
     t0 = time.perf_counter()
     try:
@@ -200,8 +189,8 @@ def descriptor_for(settings: BatchSettings, dreamer) -> dict:
         "engine": 1,
     }
     if settings.automation:
-        desc["automation_sha256"] = _sha256(settings.automation)
-        desc["midi_map_sha256"] = _sha256(settings.midi_map)
+        desc["automation_sha256"] = sha256_file(settings.automation)
+        desc["midi_map_sha256"] = sha256_file(settings.midi_map)
     return desc
 
 
