@@ -3,7 +3,7 @@
 One actor per worker CPU (or per GPU) holds the model, loaded once. The driver (the
 machine that runs the command) reads every input and writes every output: an actor gets
 an input's bytes, dreams it with the batch's own per-file function
-(:func:`~dreambridge.bridge.batch.dream_job`) in a private temporary folder, and sends the
+(:func:`~dreambridge.bridge.io.batch.dream_job`) in a private temporary folder, and sends the
 output's bytes back, so worker nodes need no shared file system; a model directory, a
 preset file, a MIDI file and its map are shipped to them the same way (shipped models
 come with the package). Outputs are byte-identical to the local batch, and the manifest
@@ -26,29 +26,13 @@ from collections import Counter, deque
 from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError, first_line
+from dreambridge.presets.fileutil import atomic_write_bytes
 
-__all__ = ["RayCluster", "write_bytes_atomic", "CONNECT_TIMEOUT_S", "MAX_ATTEMPTS"]
+__all__ = ["RayCluster", "CONNECT_TIMEOUT_S", "START_WAIT_S", "MAX_ATTEMPTS"]
 
 CONNECT_TIMEOUT_S = 3.0  # a head that does not accept a TCP connection in this long is reported, not waited for
 START_WAIT_S = 120.0  # wait this long for every worker to load the model; later ones join when ready
 MAX_ATTEMPTS = 3  # a job whose actor died this many times is a per-file failure (it may be what kills them)
-
-
-def write_bytes_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file (``.stem.XXXX.part.ext``,
-    the name the batch cleans up after a kill) renamed into place: never a partial file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as readable as a locally written output
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class _FirstLines:
@@ -101,7 +85,7 @@ class _Worker:
         try:
             import torch
 
-            from .onnx_backend import set_num_threads
+            from dreambridge.bridge.engine.onnx_backend import set_num_threads
 
             torch.set_num_threads(threads)  # as many as the CPUs it holds
             set_num_threads(threads)
@@ -267,7 +251,7 @@ class RayCluster:
 
     # -- batch ------------------------------------------------------------------------------
     def batch(self, settings, todo: list):
-        """A :func:`~dreambridge.bridge.batch.run_batch` executor: dream ``todo`` on the
+        """A :func:`~dreambridge.bridge.io.batch.run_batch` executor: dream ``todo`` on the
         cluster, write each output here, yield each result as its file finishes."""
         if not todo:
             return
@@ -293,13 +277,13 @@ class RayCluster:
                           "error": f"{job.input}: its Ray worker died {attempts} times while dreaming it"}
             data = result.pop("data", None)
             if result["ok"]:
-                write_bytes_atomic(job.output, data)
+                atomic_write_bytes(job.output, data)
             result.update(node=node, node_ip=node_ip, attempts=attempts)
             yield result
 
     # -- atlas ------------------------------------------------------------------------------
     def atlas(self, model_spec, device: str, work: list):
-        """A :func:`~dreambridge.bridge.atlas.run_atlas` executor: yield ``(index, entry,
+        """A :func:`~dreambridge.bridge.lab.atlas.run_atlas` executor: yield ``(index, entry,
         audio)`` per map of ``work`` as maps finish."""
         if not work:
             return
@@ -315,14 +299,14 @@ class RayCluster:
 
 # -- what actors run (module level: Ray imports it by name on every node) -------------------
 def _batch_setup(paths: dict, settings):
-    from .batch import _make_dreamer
+    from dreambridge.bridge.io.batch import _make_dreamer
 
     return _make_dreamer(dataclasses.replace(settings, **paths))
 
 
-def _batch_item(dreamer, item, folder: Path) -> dict:
+def _batch_item(state, item, folder: Path) -> dict:
     """Dream one job's input bytes in a private folder; the result carries the output's bytes."""
-    from .batch import BatchJob, dream_job
+    from dreambridge.bridge.io.batch import BatchJob, dream_job
 
     job, data, subtype, error = item
     if error:
@@ -334,7 +318,7 @@ def _batch_item(dreamer, item, folder: Path) -> dict:
         src.parent.mkdir()
         dst.parent.mkdir()
         src.write_bytes(data)
-        result = dream_job(dreamer, BatchJob(str(src), str(dst)), subtype)
+        result = dream_job(state, BatchJob(str(src), str(dst)), subtype)
         result.update(input=job.input, output=job.output)
         if result["ok"]:
             result["data"] = dst.read_bytes()
@@ -344,9 +328,8 @@ def _batch_item(dreamer, item, folder: Path) -> dict:
 
 
 def _atlas_setup(paths: dict, model_spec, device: str):
+    from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.presets import DreamParams
-
-    from .engine import Dreamer
 
     return Dreamer(paths.get("model", model_spec), DreamParams(), device=device)
 
@@ -354,7 +337,7 @@ def _atlas_setup(paths: dict, model_spec, device: str):
 def _atlas_item(dreamer, item, folder: Path):
     import numpy as np
 
-    from .atlas import _render_map
+    from dreambridge.bridge.lab.atlas import _render_map
 
     base, layer, channel, grid_hz, n_samples = item
     return _render_map(dreamer, base, layer, channel, grid_hz, np.zeros((1, n_samples), np.float32))
