@@ -16,9 +16,11 @@ every node, the same versions of Ray, Python and dreambridge everywhere.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -82,6 +84,7 @@ class _Worker:
         self.node_ip = ray.util.get_node_ip_address()
         self.error = ""
         self.folder = Path(tempfile.mkdtemp(prefix="dreambridge-ray-"))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)  # Ray ends actors with the driver's job
         try:
             import torch
 
