@@ -285,9 +285,14 @@ class Dreamer:
         end); ``write(block)`` receives consecutive ``(n_channels, n)`` output blocks.
         ``progress(n_done)`` is called as samples are finished. Each excerpt uses the
         parameters in force at its start (``params_at``); the dry/wet ``mix`` is applied
-        per excerpt, so it too crossfades.
+        per excerpt, so it too crossfades. With ``method="round_robin"`` the output is the
+        round-robin buffer as it evolves (``round_robin``).
         """
         t0 = time.perf_counter()
+        if self.params_at(0.0).method == "round_robin":
+            generator = self.round_robin(read, n_total, n_channels, sample_rate)
+            n_excerpts = generator.render(write, n_total, progress)
+            return RenderStats(n_total, n_excerpts, time.perf_counter() - t0)
         n_excerpt, n_fade, _ = self.layout(sample_rate)
         starts = excerpt_starts(n_total, n_excerpt, n_fade)
         per_group = max(1, self.batch_size // max(n_channels, 1))
@@ -308,6 +313,21 @@ class Dreamer:
             if progress is not None:
                 progress(done)
         return RenderStats(n_total, len(starts), time.perf_counter() - t0)
+
+    def round_robin(self, read, n_total: int, n_channels: int, sample_rate: int, params_at=None):
+        """The round-robin generator (``method="round_robin"``, see ``bridge.roundrobin``).
+
+        Its buffer is ``buffer_seconds`` of noise or silence, or with ``init="input"`` the
+        first ``buffer_seconds`` of ``read`` (the whole signal if it is shorter, padded to
+        at least one excerpt).
+        """
+        from .roundrobin import RoundRobin, initial_buffer
+
+        base = (params_at or self.params_at)(0.0)
+        n_buffer = int(round(base.buffer_seconds * sample_rate))
+        if base.init == "input":
+            n_buffer = max(min(n_buffer, n_total), self.layout(sample_rate)[0])
+        return RoundRobin(self, sample_rate, initial_buffer(base, n_channels, n_buffer, read), params_at)
 
     def reset(self) -> None:
         """End the current stream (``process(..., reset=False)``), if any."""

@@ -26,7 +26,7 @@ DEFAULT_RANGES = {
     "smoothing_coef": ([0.1, 2.0], "lin"), "smoothing_kernel": ([1, 17], "int"), "lowpass_hz": ([500.0, 16000.0], "log"),
     "highpass_hz": ([5.0, 200.0], "log"), "sparsity": ([0.0, 2.0], "lin"), "continuity": ([0.0, 2.0], "lin"),
     "target_class": ([-1, 127], "int"), "mix": ([0.0, 1.0], "lin"), "excerpt_seconds": ([0.25, 2.0], "lin"),
-    "crossfade_seconds": ([0.01, 0.2], "lin"), "seed": ([0, 127], "int"),
+    "crossfade_seconds": ([0.01, 0.2], "lin"), "seed": ([0, 127], "int"), "excerpts_per_second": ([0.5, 32.0], "log"),
 }
 CHOICES = {"grad_norm": ["max", "mean", "std"], "init": ["input", "noise", "silence"]}
 

@@ -21,6 +21,7 @@ JITTERS = ("grid", "fixed")
 MODES = ("deepdream", "filter", "filter_flip", "filter_add", "target")
 OUTPUTS = ("dream", "gradient")
 INITS = ("input", "noise", "silence")
+METHODS = ("excerpt", "round_robin")
 
 # name -> (unit, range text, what you hear). Drives the README table and `presets show`.
 PARAM_DOCS: dict[str, tuple[str, str, str]] = {
@@ -52,6 +53,9 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "excerpt_seconds": ("s", "0.05..30", "Length of each dreamed window (the model hears 1 s in training)."),
     "crossfade_seconds": ("s", "0..excerpt/2", "Crossfade between neighbouring windows: longer is smoother, shorter is faster."),
     "seed": ("integer", "0..2**31-1", "Random seed: same seed, same dream."),
+    "method": ("mode", "excerpt or round_robin", "excerpt: each window is dreamed once (an effect); round_robin (Bisig & Wegner, Experiment 2): one buffer is dreamed in place, window after window, round after round, so the dream accumulates while playback moves through the buffer."),
+    "buffer_seconds": ("s", "excerpt_seconds..600", "round_robin: length of the buffer that is dreamed in place and heard as a loop (noise, silence, or the first seconds of the input)."),
+    "excerpts_per_second": ("excerpts/s", "0.1..1000", "round_robin: the pace, windows dreamed per second of output; with iterations it sets how fast the sound evolves, on every machine alike."),
 }
 
 
@@ -87,6 +91,9 @@ class DreamParams:
     excerpt_seconds: float = 1.0
     crossfade_seconds: float = 0.1
     seed: int = 0
+    method: str = "excerpt"
+    buffer_seconds: float = 4.0
+    excerpts_per_second: float = 4.0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -142,6 +149,13 @@ class DreamParams:
                 f"crossfade_seconds={self.crossfade_seconds:g} is outside 0..{self.excerpt_seconds / 2:g} (half of excerpt_seconds)"
             )
         in_range("seed", 0, 2**31 - 1)
+        if self.method not in METHODS:
+            raise ParameterError(f"method={self.method!r} is not one of {', '.join(METHODS)}")
+        in_range("buffer_seconds", 0.05, 600)
+        if self.method == "round_robin" and self.buffer_seconds < self.excerpt_seconds:
+            raise ParameterError(f"buffer_seconds={self.buffer_seconds:g} is shorter than one excerpt "
+                                 f"(excerpt_seconds={self.excerpt_seconds:g}); raise it or lower excerpt_seconds")
+        in_range("excerpts_per_second", 0.1, 1000)
         parse_selection(self.selection)
 
     # -- API ---------------------------------------------------------------------
