@@ -31,7 +31,7 @@ from dreambridge.presets.errors import ParameterError
 
 from .engine import NOISE_PEAK_DB, SILENCE_PEAK, _finish
 
-__all__ = ["RoundRobin", "initial_buffer", "NOISE_STREAM"]
+__all__ = ["RoundRobin", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
 NOISE_STREAM = 0x5252  # ("RR") the buffer's noise is drawn from seed (params.seed, NOISE_STREAM)
 
@@ -49,6 +49,12 @@ def initial_buffer(params, n_channels: int, n_buffer: int, read=None) -> np.ndar
     noise = np.random.default_rng([params.seed, NOISE_STREAM]).standard_normal((n_channels, n_buffer))
     noise *= db_to_gain(NOISE_PEAK_DB) / np.max(np.abs(noise), axis=-1, keepdims=True)
     return noise.astype(np.float32)
+
+
+def play_buffer(state: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """Output samples ``[first, stop)`` of a buffer ``state`` that playback loops, finished
+    (finite, under the ceiling)."""
+    return _finish(state[:, np.arange(first, stop) % state.shape[1]])
 
 
 class RoundRobin:
@@ -119,10 +125,6 @@ class RoundRobin:
         """The output sample from which the next excerpt (``self.k``) will be heard."""
         return int(round(self._clock))
 
-    def play(self, state: np.ndarray, first: int, stop: int) -> np.ndarray:
-        """Output samples ``[first, stop)`` read from ``state`` (playback loops the buffer)."""
-        return _finish(state[:, np.arange(first, stop) % self.n_buffer])
-
     def render(self, write, n_total: int, progress=None) -> int:
         """Dream and write ``n_total`` output samples in blocks of one excerpt's interval;
         return the number of excerpts dreamed."""
@@ -131,7 +133,7 @@ class RoundRobin:
             self.step()
             stop = min(max(self.next_sample, done), n_total)
             if stop > done:
-                write(self.play(self.state, done, stop))
+                write(play_buffer(self.state, done, stop))
                 done = stop
                 if progress is not None:
                     progress(done)
