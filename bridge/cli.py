@@ -68,7 +68,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=None)
     p.add_argument("--mode", choices=["effect", "loop"], default="effect",
                    help="loop: the round-robin method (capture a loop, keep dreaming it in place at the preset's pace)")
-    p.add_argument("--loop-seconds", type=float, default=None, help="loop length (default: the preset's buffer_seconds)")
+    p.add_argument("--loop-seconds", type=float, default=None,
+                   help="loop length (default: the preset's buffer_seconds)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--allow-slow", action="store_true", help="start even if the machine is too slow (dropouts)")
     _add_dream_args(p)

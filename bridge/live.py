@@ -57,7 +57,8 @@ def _device(sd, spec, kind: str):
 
 
 def run_live(dreamer, control, *, input_device=None, output_device=None, block_size: int = 512, channels: int | None = None,
-             sample_rate: int | None = None, mode: str = "effect", loop_seconds: float | None = None, pre_fx=None, post_fx=None,
+             sample_rate: int | None = None, mode: str = "effect", loop_seconds: float | None = None, pre_fx=None,
+             post_fx=None,
              duration: float | None = None, allow_slow: bool = False, midi_in=None, out=sys.stdout) -> dict:
     """Run until Ctrl-C/SIGTERM or ``duration`` seconds; return the final counters."""
     from .midi import apply_fx_values
@@ -82,10 +83,10 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
         stream.close()
         p = control.params_now()
         raise DeviceError(
-            f"this machine dreams one {p.excerpt_seconds:g} s excerpt in {per_excerpt:.2f} s at {p.iterations} iterations, "
-            f"but the round-robin pace of {p.excerpts_per_second:g} excerpts/s allows {0.8 * hop:.2f} s; lower the pace "
-            f"(--set excerpts_per_second={max(0.1, 0.8 / per_excerpt):.2f}) or iterations, or pass --allow-slow to hear the "
-            "dream evolve late"
+            f"this machine dreams one {p.excerpt_seconds:g} s excerpt in {per_excerpt:.2f} s at {p.iterations} "
+            f"iterations, but the round-robin pace of {p.excerpts_per_second:g} excerpts/s allows {0.8 * hop:.2f} s; "
+            f"lower the pace (--set excerpts_per_second={max(0.1, 0.8 / per_excerpt):.2f}) or iterations, or pass "
+            "--allow-slow to hear the dream evolve late"
         )
     if not ok and not allow_slow:
         stream.close()
@@ -131,7 +132,8 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
             while not stop.is_set():
                 stop.wait(0.5)
                 st, p = stream.stats, control.params_now()
-                lag = max(0, (stream._n_in - stream.n_excerpt) // stream.hop - stream._next + 1) if not stream.round_robin else 0
+                lag = 0 if stream.round_robin else \
+                    max(0, (stream._n_in - stream.n_excerpt) // stream.hop - stream._next + 1)
                 print(f"\rload {100 * st.load():4.0f}% | lag {lag} excerpts | dropouts {st.dropout_events} "
                       f"({st.dropout_samples} samples) | xruns {xruns[0]} | layer {p.layer} ch {p.channel} "
                       f"it {p.iterations} lowpass {p.lowpass_hz:.0f} mix {p.mix:.2f} | midi {control.n_messages}   ",

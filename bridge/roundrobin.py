@@ -88,8 +88,9 @@ class RoundRobin:
         self.n_channels, self.n_buffer = self.state.shape
         n_excerpt, n_fade, _ = dreamer.layout(self.sample_rate)
         if n_excerpt > self.n_buffer:
-            raise ParameterError(f"the round-robin buffer ({self.n_buffer / self.sample_rate:g} s) is shorter than one excerpt "
-                                 f"({n_excerpt / self.sample_rate:g} s); raise buffer_seconds or lower excerpt_seconds")
+            raise ParameterError(f"the round-robin buffer ({self.n_buffer / self.sample_rate:g} s) is shorter than "
+                                 f"one excerpt ({n_excerpt / self.sample_rate:g} s); raise buffer_seconds or lower "
+                                 "excerpt_seconds")
         self.n_excerpt, self.hop = n_excerpt, n_excerpt - n_fade
         self.weight = excerpt_weight(n_excerpt, n_fade, first=False)
         self.k = 0  # the next excerpt to dream

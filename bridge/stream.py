@@ -113,7 +113,8 @@ class DreamStream:
             seconds = base.buffer_seconds if loop_seconds is None or mode != "loop" else loop_seconds
             self.loop_samples = int(round(seconds * self.sample_rate))
             if self.loop_samples < self.n_excerpt:
-                raise ParameterError(f"loop_seconds={seconds:g} is shorter than one excerpt ({self.n_excerpt / self.sample_rate:g} s)")
+                raise ParameterError(f"loop_seconds={seconds:g} is shorter than one excerpt "
+                                     f"({self.n_excerpt / self.sample_rate:g} s)")
             self._capture = self.loop_samples if base.init == "input" else 0
             self.latency_samples = self._capture
             self._buffer = None if self._capture else initial_buffer(base, n_channels, self.loop_samples)

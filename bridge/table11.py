@@ -110,7 +110,8 @@ def format_table11(report: dict) -> str:
         for i, (row, ref) in enumerate(zip(rows, control)):
             lines.append(
                 f"| {name if i == 0 else ''} | {row['value']:g} | {row['loudness']:.3f} ({ref['loudness']:.3f}) "
-                f"| {row['brightness_hz']:.0f} ({ref['brightness_hz']:.0f}) | {row['noisiness']:.3f} ({ref['noisiness']:.3f}) "
+                f"| {row['brightness_hz']:.0f} ({ref['brightness_hz']:.0f}) "
+                f"| {row['noisiness']:.3f} ({ref['noisiness']:.3f}) "
                 f"| {row['roughness']:.4f} ({ref['roughness']:.4f}) | {PAPER_FINDINGS[name] if i == 0 else ''} |"
             )
     return "\n".join(lines)

@@ -53,9 +53,16 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "excerpt_seconds": ("s", "0.05..30", "Length of each dreamed window (the model hears 1 s in training)."),
     "crossfade_seconds": ("s", "0..excerpt/2", "Crossfade between neighbouring windows: longer is smoother, shorter is faster."),
     "seed": ("integer", "0..2**31-1", "Random seed: same seed, same dream."),
-    "method": ("mode", "excerpt or round_robin", "excerpt: each window is dreamed once (an effect); round_robin (Bisig & Wegner, Experiment 2): one buffer is dreamed in place, window after window, round after round, so the dream accumulates while playback moves through the buffer."),
-    "buffer_seconds": ("s", "excerpt_seconds..600", "round_robin: length of the buffer that is dreamed in place and heard as a loop (noise, silence, or the first seconds of the input)."),
-    "excerpts_per_second": ("excerpts/s", "0.1..1000", "round_robin: the pace, windows dreamed per second of output; with iterations it sets how fast the sound evolves, on every machine alike."),
+    "method": ("mode", "excerpt or round_robin",
+               "excerpt: each window is dreamed once (an effect); round_robin (Bisig & Wegner, Experiment 2): one "
+               "buffer is dreamed in place, window after window, round after round, so the dream accumulates while "
+               "playback moves through the buffer."),
+    "buffer_seconds": ("s", "excerpt_seconds..600",
+                       "round_robin: length of the buffer that is dreamed in place and heard as a loop (noise, "
+                       "silence, or the first seconds of the input)."),
+    "excerpts_per_second": ("excerpts/s", "0.1..1000",
+                            "round_robin: the pace, windows dreamed per second of output; with iterations it sets "
+                            "how fast the sound evolves, on every machine alike."),
 }
 
 
