@@ -124,6 +124,20 @@ def test_cli_bad_round_robin_settings_are_one_line(tmp_path, tiny_model_dir):
     assert "buffer_seconds=0.5 is shorter than one excerpt" in r.stderr.strip().splitlines()[-1]
 
 
+def test_dream_and_batch_render_the_same_round_robin(tmp_path, rng, tiny_model_dir):
+    from signals import write
+
+    src = write(tmp_path / "in.wav", music_like(rng, 2.5, n_channels=2), SR, "FLOAT")
+    common = ["--model", tiny_model_dir, "--preset", "bisig-exp2", "--set", "iterations=1", "--quiet"]
+    r = run_cli("dream", src, "-o", tmp_path / "dream.wav", *common)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("batch", src, "-o", tmp_path / "batch", *common)
+    assert r.returncode == 0, r.stderr
+    dreamed, _ = sf.read(str(tmp_path / "dream.wav"), dtype="float32")
+    batched, _ = sf.read(str(tmp_path / "batch" / "in_bisig-exp2.wav"), dtype="float32")
+    assert dreamed.shape == (int(2.5 * SR), 2) and np.array_equal(dreamed, batched)
+
+
 def _flatness(x):
     return float(np.mean(spectral_flatness(x, SR, band_hz=INBAND_HZ)))
 
