@@ -362,7 +362,12 @@ class Dreamer:
             stream = self.__dict__.get("_stream")
             if stream is None or stream.sample_rate != sample_rate or stream.n_channels != audio.shape[0]:
                 self.reset()
-                stream = self._stream = self.stream(sample_rate, audio.shape[0], realtime=False)
+                if self.params_at(0.0).method == "round_robin":
+                    from .roundrobin import RoundRobinStream
+
+                    stream = self._stream = RoundRobinStream(self, sample_rate, audio.shape[0])
+                else:
+                    stream = self._stream = self.stream(sample_rate, audio.shape[0], realtime=False)
             return stream.process(audio)
         self.reset()
         n_channels, n_total = audio.shape

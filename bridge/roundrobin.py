@@ -31,7 +31,7 @@ from dreambridge.presets.errors import ParameterError
 
 from .engine import NOISE_PEAK_DB, SILENCE_PEAK, _finish
 
-__all__ = ["RoundRobin", "initial_buffer", "play_buffer", "NOISE_STREAM"]
+__all__ = ["RoundRobin", "RoundRobinStream", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
 NOISE_STREAM = 0x5252  # ("RR") the buffer's noise is drawn from seed (params.seed, NOISE_STREAM)
 
@@ -145,3 +145,48 @@ def _excerpt_params(params, silent: bool):
     """Each excerpt starts from the buffer (``init="input"``), or from silence where the
     buffer is still silent (``init`` silence)."""
     return params.replace(init="silence" if silent else "input")
+
+
+class RoundRobinStream:
+    """Round-robin dreaming block by block in the caller's thread (``Dreamer.process(...,
+    reset=False)`` with ``method="round_robin"``).
+
+    With ``init="input"`` the first ``buffer_seconds`` of the stream are captured (and pass
+    through unchanged); after them (``latency_samples``) the output is the offline render of
+    that bar, whatever the block sizes. With noise or silence the output starts at once.
+    """
+
+    def __init__(self, dreamer, sample_rate: int, n_channels: int, *, params_at=None):
+        self.dreamer, self.params_at = dreamer, params_at or dreamer.params_at
+        self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
+        base = self.params_at(0.0)
+        n_buffer = int(round(base.buffer_seconds * self.sample_rate))
+        self.latency_samples = n_buffer if base.init == "input" else 0
+        self._captured = np.zeros((self.n_channels, 0), dtype=np.float32)
+        self._generator = None if self.latency_samples else \
+            RoundRobin(dreamer, self.sample_rate, initial_buffer(base, self.n_channels, n_buffer), self.params_at)
+        self._position = 0  # next output sample of the generator
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Take ``(n_channels, n)`` input, return ``(n_channels, n)`` output."""
+        block = np.asarray(block, dtype=np.float32)
+        out, i, n = np.empty_like(block), 0, block.shape[1]
+        while i < n:
+            if self._generator is None:  # capturing: pass the input through, record it
+                take = min(n - i, self.latency_samples - self._captured.shape[1])
+                self._captured = np.concatenate([self._captured, block[:, i : i + take]], axis=1)
+                out[:, i : i + take] = block[:, i : i + take]
+                if self._captured.shape[1] == self.latency_samples:
+                    self._generator = RoundRobin(self.dreamer, self.sample_rate, self._captured, self.params_at)
+            else:
+                generator = self._generator
+                while generator.next_sample <= self._position:
+                    generator.step()
+                take = min(n - i, generator.next_sample - self._position)
+                out[:, i : i + take] = play_buffer(generator.state, self._position, self._position + take)
+                self._position += take
+            i += take
+        return out
+
+    def close(self) -> None:
+        """Nothing runs in the background; present so a stream can always be closed."""

@@ -53,6 +53,12 @@ def test_streamed_equals_offline_bit_for_bit(tiny_model, rng, init, n_channels):
         assert latency == (int(0.6 * SR) if init == "input" else 0)
         assert np.array_equal(out[:, latency:], offline), block
         assert np.array_equal(out[:, :latency], audio[:, :latency])  # the capture passes through
+    # the caller's-thread stream of Dreamer.process(..., reset=False) is the same signal
+    blocks = np.concatenate([audio, np.zeros((n_channels, out.shape[1] - audio.shape[1]), np.float32)], axis=1)
+    dreamer.reset()
+    inline = np.concatenate([dreamer.process(blocks[:, i : i + 1000], SR, reset=False)
+                             for i in range(0, blocks.shape[1], 1000)], axis=1)
+    assert dreamer.latency_samples == latency and np.array_equal(inline, out)
     # loop mode is the same method: its loop is the offline render of the captured bar
     loop, latency = _stream(Dreamer(tiny_model, RR.replace(init=init, method="excerpt"), device="cpu"), audio, 512,
                             mode="loop")
@@ -124,7 +130,8 @@ def test_cli_bad_round_robin_settings_are_one_line(tmp_path, tiny_model_dir):
     assert "buffer_seconds=0.5 is shorter than one excerpt" in r.stderr.strip().splitlines()[-1]
 
 
-def test_dream_and_batch_render_the_same_round_robin(tmp_path, rng, tiny_model_dir):
+def test_dream_and_batch_render_the_same_round_robin(tmp_path, rng, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as one_thread below: one excerpt at a time
     from signals import write
 
     src = write(tmp_path / "in.wav", music_like(rng, 2.5, n_channels=2), SR, "FLOAT")
@@ -142,8 +149,15 @@ def _flatness(x):
     return float(np.mean(spectral_flatness(x, SR, band_hz=INBAND_HZ)))
 
 
+@pytest.fixture
+def one_thread(monkeypatch):
+    """The round robin dreams one excerpt at a time (small convolutions): on a shared 2-core box a
+    second torch thread made a 5 s render 6-20x slower (3.8 s vs 77.6 s at load 56), so one thread."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.mark.slow
-def test_a_minute_from_noise_becomes_pitched(tmp_path):
+def test_a_minute_from_noise_becomes_pitched(tmp_path, one_thread):
     """Issue 16: 60 s from noise, layer 0 map 3, --preset bisig-exp2: noise at first, pitched at the end."""
     out = tmp_path / "exp2.wav"
     r = run_cli("dream", "--init", "noise", "--duration", "60", "--preset", "bisig-exp2", "--set", "layer=0",
@@ -163,7 +177,7 @@ def test_a_minute_from_noise_becomes_pitched(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_cutoff_run_brightens_step_by_step(tmp_path):
+def test_the_cutoff_run_brightens_step_by_step(tmp_path, one_thread):
     """Issue 16: the cutoff run (bisig-exp2-sequence: low-pass 2-4-8-12-16 kHz every 20 s from noise)."""
     out = tmp_path / "cutoff.wav"
     r = run_cli("dream", "--init", "noise", "--duration", "120", "--preset", "bisig-exp2-sequence", "-o", out, "--quiet")
