@@ -107,7 +107,7 @@ def _run_live(tmp_path, tiny_model_dir, *extra):
 
 
 def test_live_loop_mode_dreams_round_robin_at_the_pace(tmp_path, tiny_model_dir):
-    from dreambridge.bridge.stream import ROUND_ROBIN_AHEAD
+    from dreambridge.bridge.live.stream import ROUND_ROBIN_AHEAD
 
     pace, seconds = 4.0, 5.0
     proc = _run_live(tmp_path, tiny_model_dir, "--mode", "loop", "--set", "init=noise", "--set", f"excerpts_per_second={pace}",

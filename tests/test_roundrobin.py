@@ -1,4 +1,4 @@
-"""bridge/roundrobin.py: the round-robin method (Bisig & Wegner, Experiment 2).
+"""bridge/engine/roundrobin.py: the round-robin method (Bisig & Wegner, Experiment 2).
 
 Logic on the tiny untrained model (short buffers, 2 iterations); the paper's claims on the
 shipped default model (``slow``: a 60 s and a 120 s render, ~10-30 s each on 2 cores).
@@ -13,7 +13,8 @@ from conftest import run_cli
 from signals import SR, music_like
 
 from dreambridge.bridge.engine import Dreamer
-from dreambridge.bridge.roundrobin import RoundRobin, initial_buffer
+from dreambridge.bridge.engine.roundrobin import RoundRobin, initial_buffer
+from dreambridge.bridge.live.stream import DreamStream
 from dreambridge.dsp.features import spectral_centroid, spectral_flatness
 from dreambridge.presets import DreamParams, ParameterError, load_preset
 
@@ -23,7 +24,7 @@ INBAND_HZ = (40.0, 8000.0)
 
 
 def _stream(dreamer, audio, block, **kwargs):
-    stream = dreamer.stream(SR, audio.shape[0], realtime=False, **kwargs)
+    stream = DreamStream(dreamer, SR, audio.shape[0], realtime=False, **kwargs)
     latency = stream.latency_samples
     padded = np.concatenate([audio, np.zeros((audio.shape[0], latency), np.float32)], axis=1)
     out = np.concatenate([stream.process(padded[:, i : i + block]) for i in range(0, padded.shape[1], block)], axis=1)
@@ -110,7 +111,7 @@ def test_rests_of_the_input_stay_rests_silence_init_dreams(tiny_model):
 
 
 def test_automation_is_read_at_each_excerpt(tiny_model, rng):
-    from dreambridge.bridge.automation import SequenceSchedule
+    from dreambridge.bridge.engine.schedule import SequenceSchedule
 
     audio = music_like(rng, 1.5)
     dreamer = Dreamer(tiny_model, RR.replace(init="input"), device="cpu")

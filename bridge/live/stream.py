@@ -13,7 +13,7 @@ worker gets one hop to dream it, so ``latency_samples = n_excerpt + hop``
 (1.9 s at 1 s excerpts with 0.1 s crossfades; 0.95 s at 0.5 s excerpts).
 
 Modes: ``effect`` (the input, dreamed, after the latency) and ``loop`` (the round-robin
-method of ``bridge.roundrobin``, the way the Bisig and Herrmann systems were played: with
+method of ``engine.roundrobin``, the way the Bisig and Herrmann systems were played: with
 ``init="input"`` capture ``loop_seconds`` of input, passing it through, then keep dreaming
 that loop in place, excerpt by excerpt, at the pace ``excerpts_per_second``; with noise or
 silence start at once). Parameters with ``method="round_robin"`` stream the same way in
@@ -30,10 +30,9 @@ import time
 
 import numpy as np
 
+from dreambridge.bridge.engine.roundrobin import RoundRobin, initial_buffer, play_buffer
+from dreambridge.bridge.engine.scheduler import ExcerptScheduler
 from dreambridge.presets.errors import ParameterError
-
-from .engine import OverlapAdd
-from .roundrobin import RoundRobin, initial_buffer, play_buffer
 
 __all__ = ["DreamStream", "StreamStats", "ROUND_ROBIN_AHEAD"]
 
@@ -88,11 +87,11 @@ class DreamStream:
         self.dreamer = dreamer
         self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
         self.realtime, self.mode = realtime, mode
-        self.params_at = params_at or dreamer.params_at
+        self.scheduler = ExcerptScheduler(dreamer, self.sample_rate, self.n_channels, params_at=params_at)
+        self.params_at = self.scheduler.params_at
         self.pre_fx, self.post_fx = pre_fx, post_fx
-        self.n_excerpt, self.n_fade, _ = dreamer.layout(self.sample_rate)
-        self.hop = self.n_excerpt - self.n_fade
-        self.latency_samples = self.n_excerpt + self.hop
+        self.n_excerpt, self.n_fade, self.hop = self.scheduler.n_excerpt, self.scheduler.n_fade, self.scheduler.hop
+        self.latency_samples = self.scheduler.latency_samples
         self.stats = StreamStats()
         self._cond = threading.Condition()
         self._stop = False
@@ -105,7 +104,6 @@ class DreamStream:
         self._out = np.zeros((n_channels, 0), dtype=np.float32)
         self._out_start = 0
         self._n_played = 0  # output samples handed to the host (positions, latency included)
-        self._ola = OverlapAdd(n_channels, self.n_excerpt, self.n_fade)
         self._next = 0  # next excerpt index
         base = self.params_at(0.0)
         self.round_robin = mode == "loop" or base.method == "round_robin"
@@ -206,7 +204,7 @@ class DreamStream:
         while True:
             with self._cond:
                 k = self._next
-                start = k * self.hop
+                start = self.scheduler.start(k)
                 while self._n_in < start + self.n_excerpt and not self._stop:
                     self._cond.wait(0.5)
                 if self._stop:
@@ -219,13 +217,12 @@ class DreamStream:
                 self.stats.excerpts_skipped += 1
             else:
                 t0 = time.perf_counter()
-                params = self.params_at(start / self.sample_rate)
-                wet = self.dreamer.dream_excerpts([excerpt], [k], params, self.sample_rate)[0]
+                wet = self.scheduler.dream([k], [excerpt])[0]
                 self.stats.busy_seconds += time.perf_counter() - t0
                 self.stats.excerpts_dreamed += 1
             with self._cond:
-                self._ola.add(k, wet)
-                finished = self._ola.pop((k + 1) * self.hop)
+                self.scheduler.add(k, wet)
+                finished = self.scheduler.finish(self.scheduler.start(k + 1))
                 self._out = np.concatenate([self._out, finished], axis=1)
                 self._next = k + 1
                 self._cond.notify_all()
@@ -304,9 +301,9 @@ class DreamStream:
         excerpt = np.zeros((self.n_channels, self.n_excerpt), dtype=np.float32)
         excerpt[:, :: max(1, self.n_excerpt // 64)] = 0.5  # not silence, or nothing is dreamed
         params = self.params_at(0.0)
-        self.dreamer.dream_excerpts([excerpt], [0], params, self.sample_rate)  # warm-up
+        self.scheduler.dream([0], [excerpt], params)  # warm-up
         t0 = time.perf_counter()
-        self.dreamer.dream_excerpts([excerpt], [0], params, self.sample_rate)
+        self.scheduler.dream([0], [excerpt], params)
         seconds = time.perf_counter() - t0
         budget = 1.0 / params.excerpts_per_second if self.round_robin else self.hop / self.sample_rate
         return seconds, budget, seconds <= headroom * budget

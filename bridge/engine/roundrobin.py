@@ -23,13 +23,15 @@ the buffer it started from, so it slows the accumulation.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from dreambridge.dsp.normalize import db_to_gain
-from dreambridge.dsp.windows import excerpt_weight
 from dreambridge.presets.errors import ParameterError
 
-from .engine import NOISE_PEAK_DB, SILENCE_PEAK, _finish
+from .dreamer import NOISE_PEAK_DB, SILENCE_PEAK
+from .scheduler import ExcerptScheduler, RenderStats, finish_samples
 
 __all__ = ["RoundRobin", "RoundRobinStream", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
@@ -54,7 +56,7 @@ def initial_buffer(params, n_channels: int, n_buffer: int, read=None) -> np.ndar
 def play_buffer(state: np.ndarray, first: int, stop: int) -> np.ndarray:
     """Output samples ``[first, stop)`` of a buffer ``state`` that playback loops, finished
     (finite, under the ceiling)."""
-    return _finish(state[:, np.arange(first, stop) % state.shape[1]])
+    return finish_samples(state[:, np.arange(first, stop) % state.shape[1]])
 
 
 class RoundRobin:
@@ -86,16 +88,17 @@ class RoundRobin:
         self.init = base.init
         self.state = np.array(buffer, dtype=np.float32)
         self.n_channels, self.n_buffer = self.state.shape
-        n_excerpt, n_fade, _ = dreamer.layout(self.sample_rate)
+        # the one excerpt grid: its excerpt length, hop, crossfade window and dreaming
+        self.scheduler = ExcerptScheduler(dreamer, self.sample_rate, self.n_channels, params_at=self.params_at)
+        n_excerpt = self.scheduler.n_excerpt
         if n_excerpt > self.n_buffer:
             raise ParameterError(f"the round-robin buffer ({self.n_buffer / self.sample_rate:g} s) is shorter than "
                                  f"one excerpt ({n_excerpt / self.sample_rate:g} s); raise buffer_seconds or lower "
                                  "excerpt_seconds")
-        self.n_excerpt, self.hop = n_excerpt, n_excerpt - n_fade
-        self.weight = excerpt_weight(n_excerpt, n_fade, first=False)
+        self.n_excerpt, self.hop = n_excerpt, self.scheduler.hop
+        self.weight = self.scheduler.window(1)  # faded in and out: the buffer runs round, no excerpt is first
         self.k = 0  # the next excerpt to dream
         self._clock = 0.0  # n_k in samples (float64), for the next excerpt
-        self._applied = []  # n_k of the excerpts dreamed so far (the last two)
 
     def indices(self, k: int) -> np.ndarray:
         """Buffer positions of excerpt ``k`` (wrapping round the end)."""
@@ -115,7 +118,7 @@ class RoundRobin:
         if silent and self.init == "input":
             wet = current  # a rest of the captured input stays a rest
         else:
-            wet = self.dreamer.dream_excerpts([current], [k], _excerpt_params(params, silent), self.sample_rate)[0]
+            wet = self.scheduler.dream([k], [current], _excerpt_params(params, silent))[0]
         self.state[:, index] = current * (1 - self.weight) + wet * self.weight
         self.k += 1
         self._clock += self.sample_rate / params.excerpts_per_second
@@ -126,9 +129,9 @@ class RoundRobin:
         """The output sample from which the next excerpt (``self.k``) will be heard."""
         return int(round(self._clock))
 
-    def render(self, write, n_total: int, progress=None) -> int:
-        """Dream and write ``n_total`` output samples in blocks of one excerpt's interval;
-        return the number of excerpts dreamed."""
+    def render(self, write, n_total: int, progress=None) -> RenderStats:
+        """Dream and write ``n_total`` output samples in blocks of one excerpt's interval."""
+        t0 = time.perf_counter()
         done = 0
         while done < n_total:
             self.step()
@@ -138,7 +141,7 @@ class RoundRobin:
                 done = stop
                 if progress is not None:
                     progress(done)
-        return self.k
+        return RenderStats(n_total, self.k, time.perf_counter() - t0)
 
 
 def _excerpt_params(params, silent: bool):

@@ -20,7 +20,7 @@ import numpy as np
 from dreambridge.dsp.features import rms, spectral_centroid, spectral_flatness, spectral_flux
 from dreambridge.presets import load_preset
 
-from .automation import SequenceSchedule
+from dreambridge.bridge.engine.schedule import SequenceSchedule
 
 __all__ = ["TABLE11", "PAPER_FINDINGS", "LAYER_STEPS", "table11_schedule", "step_features", "table11_report",
            "format_table11"]
