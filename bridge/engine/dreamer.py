@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.bridge.engine.loop import dream_loop
-from dreambridge.bridge.engine.scheduler import CEILING_DB, BlockStream, ExcerptScheduler, RenderStats
+from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
+                                                  RenderStats)
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
@@ -23,8 +24,6 @@ from dreambridge.presets.params import DreamParams
 
 __all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK"]
 
-NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
-SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
 
 
@@ -286,7 +285,7 @@ class Dreamer:
         first ``buffer_seconds`` of ``read`` (the whole signal if it is shorter, padded to
         at least one excerpt).
         """
-        from .roundrobin import RoundRobin, initial_buffer
+        from dreambridge.bridge.engine.roundrobin import RoundRobin, initial_buffer
 
         base = (params_at or self.params_at)(0.0)
         n_buffer = int(round(base.buffer_seconds * sample_rate))
@@ -322,7 +321,7 @@ class Dreamer:
             if stream is None or stream.sample_rate != sample_rate or stream.n_channels != audio.shape[0]:
                 self.reset()
                 if self.params_at(0.0).method == "round_robin":
-                    from .roundrobin import RoundRobinStream
+                    from dreambridge.bridge.engine.roundrobin import RoundRobinStream
 
                     stream = self._stream = RoundRobinStream(self, sample_rate, audio.shape[0])
                 else:

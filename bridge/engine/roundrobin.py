@@ -30,8 +30,7 @@ import numpy as np
 from dreambridge.dsp.normalize import db_to_gain
 from dreambridge.presets.errors import ParameterError
 
-from .dreamer import NOISE_PEAK_DB, SILENCE_PEAK
-from .scheduler import ExcerptScheduler, RenderStats, finish_samples
+from .scheduler import NOISE_PEAK_DB, SILENCE_PEAK, ExcerptScheduler, RenderStats, finish_samples
 
 __all__ = ["RoundRobin", "RoundRobinStream", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
