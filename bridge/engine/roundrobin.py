@@ -30,7 +30,7 @@ import numpy as np
 from dreambridge.dsp.normalize import db_to_gain
 from dreambridge.presets.errors import ParameterError
 
-from .scheduler import NOISE_PEAK_DB, SILENCE_PEAK, ExcerptScheduler, RenderStats, finish_samples
+from dreambridge.bridge.engine.scheduler import NOISE_PEAK_DB, SILENCE_PEAK, ExcerptScheduler, RenderStats, finish_samples
 
 __all__ = ["RoundRobin", "RoundRobinStream", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
@@ -64,7 +64,8 @@ class RoundRobin:
     Parameters
     ----------
     dreamer : Dreamer
-        Dreams each excerpt (``dream_excerpts``) with the parameters at its time.
+        Gives the one excerpt grid (``ExcerptScheduler``: excerpt length, hop, crossfade
+        window) and dreams each excerpt with the parameters at its time.
     sample_rate : int
         Rate of the buffer and the output (excerpts are resampled to the model's rate).
     buffer : np.ndarray, shape (n_channels, n_buffer), float32
@@ -74,9 +75,11 @@ class RoundRobin:
 
     Notes
     -----
-    ``step()`` dreams the next excerpt into ``state``; ``apply_sample(k)`` is the output
-    sample from which excerpt ``k`` is heard. Live, the worker must dream one excerpt within
-    ``1 / excerpts_per_second`` seconds (``RoundRobin.seconds_per_excerpt`` is the budget).
+    ``step()`` dreams the next excerpt into ``state`` and returns the output sample from
+    which it is heard; ``next_sample`` is that sample for the excerpt after it. Latency note:
+    live, the worker must dream one excerpt within ``1 / excerpts_per_second`` seconds
+    (``DreamStream.check_realtime`` measures it); the stream adds no latency beyond the
+    capture of ``buffer_seconds`` when ``init="input"``.
     """
 
     def __init__(self, dreamer, sample_rate: int, buffer: np.ndarray, params_at=None):
@@ -102,10 +105,6 @@ class RoundRobin:
     def indices(self, k: int) -> np.ndarray:
         """Buffer positions of excerpt ``k`` (wrapping round the end)."""
         return (k * self.hop + np.arange(self.n_excerpt)) % self.n_buffer
-
-    def seconds_per_excerpt(self, params) -> float:
-        """The live budget of one excerpt at ``params``' pace."""
-        return 1.0 / params.excerpts_per_second
 
     def step(self) -> tuple[int, int, np.ndarray]:
         """Dream excerpt ``k`` into the buffer; return ``(k, n_k, positions)``."""
