@@ -47,6 +47,9 @@ def _validate(p) -> None:
         raise ParameterError(
             f"crossfade_seconds={p.crossfade_seconds:g} is outside 0..{p.excerpt_seconds / 2:g} (half of excerpt_seconds)"
         )
+    if p.method == "round_robin" and p.buffer_seconds < p.excerpt_seconds:
+        raise ParameterError(f"buffer_seconds={p.buffer_seconds:g} is shorter than one excerpt "
+                             f"(excerpt_seconds={p.excerpt_seconds:g}); raise it or lower excerpt_seconds")
     parse_selection(p.selection)
 
 

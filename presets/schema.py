@@ -232,6 +232,16 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
        minimum=0, maximum=15, curve="lin", midi_range=(0.01, 0.2), automatable=False),
     _f("seed", int, 0, "integer", "0..2**31-1", "Random seed: same seed, same dream.",
        minimum=0, maximum=2**31 - 1, curve="int", midi_range=(0, 127)),
+    _f("method", str, "excerpt", "mode", "excerpt or round_robin",
+       "excerpt: each window is dreamed once (an effect); round_robin (Bisig & Wegner, Experiment 2): one buffer is "
+       "dreamed in place, window after window, round after round, so the dream accumulates while playback moves "
+       "through the buffer.", choices=("excerpt", "round_robin"), automatable=False),
+    _f("buffer_seconds", float, 4.0, "s", "excerpt_seconds..600",
+       "round_robin: length of the buffer that is dreamed in place and heard as a loop (noise, silence, or the first "
+       "seconds of the input).", minimum=0.05, maximum=600, automatable=False),
+    _f("excerpts_per_second", float, 4.0, "excerpts/s", "0.1..1000",
+       "round_robin: the pace, windows dreamed per second of output; with iterations it sets how fast the sound "
+       "evolves, on every machine alike.", minimum=0.1, maximum=1000, curve="log", midi_range=(0.5, 32.0)),
 )}
 
 

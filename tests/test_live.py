@@ -26,7 +26,7 @@ def _live_cmd(model_dir, midi_map, *extra):
     exe = shutil.which("dreambridge")
     return [exe, "live", "--input", "system", "--output", "system", "--virtual-midi", "dbin", "--midi-map", str(midi_map),
             "--model", str(model_dir), "--block-size", str(BLOCK), "--channels", "1", "--sample-rate", str(RATE),
-            "--preset", "bisig-exp2", "--set", "layer=2", "--set", "channel=-1",  # pinned: not the tunable default
+            "--preset", "bisig-exp2", "--set", "layer=2", "--set", "channel=-1", "--set", "method=excerpt",  # pinned
             "--set", "iterations=2", "--set", "learning_rate=0.4", "--set", f"excerpt_seconds={EXCERPT}", "--set", "crossfade_seconds=0.05", *map(str, extra)]
 
 
@@ -95,6 +95,36 @@ def test_live_refuses_a_machine_too_slow(tmp_path, tiny_model_dir):
         cmd[cmd.index("--midi-map") : cmd.index("--midi-map") + 2] = []
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "real time allows" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _run_live(tmp_path, tiny_model_dir, *extra):
+    with jack_server() as server:
+        env = dict(os.environ, JACK_DEFAULT_SERVER=server, MIDO_BACKEND="mido.backends.rtmidi/UNIX_JACK")
+        cmd = _live_cmd(tiny_model_dir, tmp_path / "none.toml", *extra)
+        cmd[cmd.index("--midi-map") : cmd.index("--midi-map") + 2] = []
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_live_loop_mode_dreams_round_robin_at_the_pace(tmp_path, tiny_model_dir):
+    from dreambridge.bridge.live.stream import ROUND_ROBIN_AHEAD
+
+    pace, seconds = 4.0, 5.0
+    proc = _run_live(tmp_path, tiny_model_dir, "--mode", "loop", "--set", "init=noise", "--set", f"excerpts_per_second={pace}",
+                     "--set", "buffer_seconds=1", "--duration", seconds)
+    assert proc.returncode == 0, proc.stderr
+    assert "round-robin pace" in proc.stdout
+    stats = json.loads(proc.stderr.strip().splitlines()[-1])
+    # The pace, not the machine, decides how many excerpts are dreamed: one per 1/pace s of
+    # output, plus at most ROUND_ROBIN_AHEAD ahead; the control loop polls every 0.5 s.
+    assert pace * (seconds - 0.5) <= stats["excerpts"] <= pace * (seconds + 0.5) + ROUND_ROBIN_AHEAD, stats
+    assert stats["dropout_events"] <= 1 and stats["callback_errors"] == 0, stats
+
+
+def test_live_loop_mode_refuses_a_pace_the_machine_cannot_keep(tmp_path, tiny_model_dir):
+    # 2 iterations of a 0.5 s excerpt take milliseconds, more than the 0.8 ms that 1000 excerpts/s leave
+    proc = _run_live(tmp_path, tiny_model_dir, "--mode", "loop", "--set", "excerpts_per_second=1000", "--duration", "2")
+    assert proc.returncode == 2 and "the round-robin pace of 1000 excerpts/s allows" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 

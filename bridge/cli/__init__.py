@@ -73,8 +73,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=512)
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--sample-rate", type=int, default=None)
-    p.add_argument("--mode", choices=["effect", "loop"], default="effect")
-    p.add_argument("--loop-seconds", type=float, default=4.0)
+    p.add_argument("--mode", choices=["effect", "loop"], default="effect",
+                   help="loop: the round-robin method (capture a loop, keep dreaming it in place at the preset's pace)")
+    p.add_argument("--loop-seconds", type=float, default=None,
+                   help="loop length (default: the preset's buffer_seconds)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--allow-slow", action="store_true", help="start even if the machine is too slow (dropouts)")
     _add_dream_args(p)
@@ -125,7 +127,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="produce the README's measured tables")
-    p.add_argument("kind", choices=["artefacts", "findings", "stems", "variety"])
+    p.add_argument("kind", choices=["artefacts", "findings", "stems", "variety", "table11"])
+    p.add_argument("--params", nargs="+", default=None, metavar="NAME",
+                   help="table11: the Table 11 runs to dream (default: all six, beside the layers-only control)")
+    p.add_argument("--step-seconds", type=float, default=20.0, help="table11: seconds per step (the paper: 20)")
     p.add_argument("--models", nargs="+", default=None, help="variety: models to compare (default: every model)")
     p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
     p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")

@@ -293,6 +293,19 @@ def cmd_report(args, argv) -> int:
                                     progress=bar.update)
         print(json.dumps(result, indent=1) if args.json else format_variety(result))
         return 0
+    if args.kind == "table11":
+        from dreambridge.bridge.lab.table11 import TABLE11, format_table11, table11_report
+
+        unknown = sorted(set(args.params or []) - set(TABLE11))
+        if unknown:
+            raise ParameterError(f"--params {unknown[0]} is not a Table 11 run; choose from {', '.join(TABLE11)}")
+        if not 1 <= args.step_seconds <= 600:
+            raise ParameterError(f"--step-seconds {args.step_seconds:g} is outside 1..600")
+        dreamer = Dreamer(args.model, DreamParams(), device=args.device)
+        with tqdm(total=1 + len(args.params or TABLE11), desc="table11", disable=args.json) as bar:
+            result = table11_report(dreamer, args.params, args.step_seconds, args.seed, progress=bar.update)
+        print(json.dumps(result, indent=1) if args.json else format_table11(result))
+        return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":
         from dreambridge.bridge.lab.report import findings_report, format_findings

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.bridge.engine.loop import dream_loop
-from dreambridge.bridge.engine.scheduler import CEILING_DB, BlockStream, ExcerptScheduler, RenderStats
+from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
+                                                  RenderStats)
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
@@ -23,8 +24,6 @@ from dreambridge.presets.params import DreamParams
 
 __all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK"]
 
-NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
-SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
 
 
@@ -271,10 +270,28 @@ class Dreamer:
         end); ``write(block)`` receives consecutive ``(n_channels, n)`` output blocks.
         ``progress(n_done)`` is called as samples are finished. Each excerpt uses the
         parameters in force at its start (``params_at``); the dry/wet ``mix`` is applied
-        per excerpt, so it too crossfades.
+        per excerpt, so it too crossfades. With ``method="round_robin"`` the output is the
+        round-robin buffer as it evolves (``round_robin``).
         """
+        if self.params_at(0.0).method == "round_robin":
+            return self.round_robin(read, n_total, n_channels, sample_rate).render(write, n_total, progress)
         scheduler = ExcerptScheduler(self, sample_rate, n_channels)
         return scheduler.render(read, write, n_total, max(1, self.batch_size // max(n_channels, 1)), progress)
+
+    def round_robin(self, read, n_total: int, n_channels: int, sample_rate: int, params_at=None):
+        """The round-robin generator (``method="round_robin"``, see ``engine.roundrobin``).
+
+        Its buffer is ``buffer_seconds`` of noise or silence, or with ``init="input"`` the
+        first ``buffer_seconds`` of ``read`` (the whole signal if it is shorter, padded to
+        at least one excerpt).
+        """
+        from dreambridge.bridge.engine.roundrobin import RoundRobin, initial_buffer
+
+        base = (params_at or self.params_at)(0.0)
+        n_buffer = int(round(base.buffer_seconds * sample_rate))
+        if base.init == "input":
+            n_buffer = max(min(n_buffer, n_total), self.layout(sample_rate)[0])
+        return RoundRobin(self, sample_rate, initial_buffer(base, n_channels, n_buffer, read), params_at)
 
     def reset(self) -> None:
         """End the current stream (``process(..., reset=False)``), if any."""
@@ -303,7 +320,12 @@ class Dreamer:
             stream = self.__dict__.get("_stream")
             if stream is None or stream.sample_rate != sample_rate or stream.n_channels != audio.shape[0]:
                 self.reset()
-                stream = self._stream = BlockStream(self, sample_rate, audio.shape[0])
+                if self.params_at(0.0).method == "round_robin":
+                    from dreambridge.bridge.engine.roundrobin import RoundRobinStream
+
+                    stream = self._stream = RoundRobinStream(self, sample_rate, audio.shape[0])
+                else:
+                    stream = self._stream = BlockStream(self, sample_rate, audio.shape[0])
             return stream.process(audio)
         self.reset()
         n_channels, n_total = audio.shape

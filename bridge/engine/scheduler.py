@@ -25,9 +25,12 @@ import numpy as np
 from dreambridge.dsp.normalize import db_to_gain
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 
-__all__ = ["CEILING_DB", "ExcerptScheduler", "OverlapAdd", "BlockStream", "RenderStats"]
+__all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "ExcerptScheduler", "OverlapAdd", "BlockStream",
+           "RenderStats"]
 
 CEILING_DB = -0.1  # no output sample above -0.1 dBFS
+NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
+SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 
 
 @dataclass

@@ -55,7 +55,8 @@ def _device(sd, spec, kind: str):
 
 
 def run_live(dreamer, control, *, input_device=None, output_device=None, block_size: int = 512, channels: int | None = None,
-             sample_rate: int | None = None, mode: str = "effect", loop_seconds: float = 4.0, pre_fx=None, post_fx=None,
+             sample_rate: int | None = None, mode: str = "effect", loop_seconds: float | None = None, pre_fx=None,
+             post_fx=None,
              duration: float | None = None, allow_slow: bool = False, midi_in=None, out=sys.stdout) -> dict:
     """Run until Ctrl-C/SIGTERM or ``duration`` seconds; return the final counters."""
     import os
@@ -77,6 +78,15 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
     stream = DreamStream(dreamer, sample_rate, channels, realtime=True, mode=mode, loop_seconds=loop_seconds,
                             params_at=control.params_now, pre_fx=pre_fx, post_fx=post_fx)
     per_excerpt, hop, ok = stream.check_realtime()
+    if not ok and not allow_slow and stream.round_robin:
+        stream.close()
+        p = control.params_now()
+        raise DeviceError(
+            f"this machine dreams one {p.excerpt_seconds:g} s excerpt in {per_excerpt:.2f} s at {p.iterations} "
+            f"iterations, but the round-robin pace of {p.excerpts_per_second:g} excerpts/s allows {0.8 * hop:.2f} s; "
+            f"lower the pace (--set excerpts_per_second={max(0.1, 0.8 / per_excerpt):.2f}) or iterations, or pass "
+            "--allow-slow to hear the dream evolve late"
+        )
     if not ok and not allow_slow:
         stream.close()
         p = control.params_now()
@@ -115,12 +125,14 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
             print(f"latency: {total} samples ({1000 * total / sample_rate:.1f} ms) at {sample_rate} Hz "
                   f"(dream {stream.latency_samples} + audio device {device_samples}) "
                   f"- type it into your DAW's delay compensation", file=out, flush=True)
+            what = "round-robin pace" if stream.round_robin else "hop"
             print(f"dreaming {channels} channel(s), {mode} mode, block {block_size}; one excerpt takes "
-                  f"{per_excerpt * 1000:.0f} ms of a {hop * 1000:.0f} ms hop. Ctrl-C stops.", file=out, flush=True)
+                  f"{per_excerpt * 1000:.0f} ms of a {hop * 1000:.0f} ms {what}. Ctrl-C stops.", file=out, flush=True)
             while not stop.is_set():
                 stop.wait(0.5)
                 st, p = stream.stats, control.params_now()
-                lag = max(0, (stream._n_in - stream.n_excerpt) // stream.hop - stream._next + 1) if mode == "effect" else 0
+                lag = 0 if stream.round_robin else \
+                    max(0, (stream._n_in - stream.n_excerpt) // stream.hop - stream._next + 1)
                 print(f"\rload {100 * st.load():4.0f}% | lag {lag} excerpts | dropouts {st.dropout_events} "
                       f"({st.dropout_samples} samples) | xruns {xruns[0]} | layer {p.layer} ch {p.channel} "
                       f"it {p.iterations} lowpass {p.lowpass_hz:.0f} mix {p.mix:.2f} | midi {control.n_messages}   ",

@@ -12,9 +12,15 @@ Latency: an excerpt can start only when its last input sample has arrived, and t
 worker gets one hop to dream it, so ``latency_samples = n_excerpt + hop``
 (1.9 s at 1 s excerpts with 0.1 s crossfades; 0.95 s at 0.5 s excerpts).
 
-Modes: ``effect`` (the input, dreamed, after the latency) and ``loop`` (capture
-``loop_seconds`` of input, then keep dreaming that loop round-robin, excerpt by excerpt,
-the way the Bisig and Herrmann systems were played, while parameters move).
+Modes: ``effect`` (the input, dreamed, after the latency) and ``loop`` (the round-robin
+method of ``engine.roundrobin``, the way the Bisig and Herrmann systems were played: with
+``init="input"`` capture ``loop_seconds`` of input, passing it through, then keep dreaming
+that loop in place, excerpt by excerpt, at the pace ``excerpts_per_second``; with noise or
+silence start at once). Parameters with ``method="round_robin"`` stream the same way in
+either mode. The worker dreams at most ``ROUND_ROBIN_AHEAD`` excerpts ahead of playback,
+and excerpt ``k`` is heard from output sample ``n_k`` of the pace, so a stream with
+``realtime=False`` is the offline render (after the capture, ``latency_samples`` long);
+live, an excerpt that is not ready at ``n_k`` is applied when it is (counted as a dropout).
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ import time
 
 import numpy as np
 
+from dreambridge.bridge.engine.roundrobin import RoundRobin, initial_buffer, play_buffer
 from dreambridge.bridge.engine.scheduler import ExcerptScheduler
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["DreamStream", "StreamStats"]
+__all__ = ["DreamStream", "StreamStats", "ROUND_ROBIN_AHEAD"]
+
+ROUND_ROBIN_AHEAD = 2  # excerpts the round-robin worker may dream before playback reaches them
 
 
 class StreamStats:
@@ -60,8 +69,10 @@ class DreamStream:
         counted. ``False`` (offline streaming): ``process`` waits for the worker, so the
         output is exactly the offline render, delayed by ``latency_samples``.
     mode : {"effect", "loop"}
-    loop_seconds : float
-        Length of the captured loop in ``loop`` mode (>= excerpt_seconds).
+        ``loop`` is the round-robin method, whatever ``method`` says.
+    loop_seconds : float, optional
+        Length of the round-robin buffer in ``loop`` mode (>= excerpt_seconds; default:
+        ``buffer_seconds`` of the parameters).
     params_at : callable, optional
         ``seconds -> DreamParams`` read by the worker at each excerpt's start (live MIDI
         control); default: the dreamer's own parameters/schedule.
@@ -70,7 +81,7 @@ class DreamStream:
     """
 
     def __init__(self, dreamer, sample_rate: int, n_channels: int, *, realtime: bool = True, mode: str = "effect",
-                 loop_seconds: float = 4.0, params_at=None, pre_fx=None, post_fx=None):
+                 loop_seconds: float | None = None, params_at=None, pre_fx=None, post_fx=None):
         if mode not in ("effect", "loop"):
             raise ParameterError(f"mode={mode!r} is not one of effect, loop")
         self.dreamer = dreamer
@@ -94,12 +105,22 @@ class DreamStream:
         self._out_start = 0
         self._n_played = 0  # output samples handed to the host (positions, latency included)
         self._next = 0  # next excerpt index
-        if mode == "loop":
-            self.loop_samples = int(round(loop_seconds * self.sample_rate))
+        base = self.params_at(0.0)
+        self.round_robin = mode == "loop" or base.method == "round_robin"
+        if self.round_robin:
+            seconds = base.buffer_seconds if loop_seconds is None or mode != "loop" else loop_seconds
+            self.loop_samples = int(round(seconds * self.sample_rate))
             if self.loop_samples < self.n_excerpt:
-                raise ParameterError(f"loop_seconds={loop_seconds:g} is shorter than one excerpt ({self.n_excerpt / self.sample_rate:g} s)")
-            self._loop = None  # dreamed loop state (n_channels, loop_samples) once captured
-            self._play = 0
+                raise ParameterError(f"loop_seconds={seconds:g} is shorter than one excerpt "
+                                     f"({self.n_excerpt / self.sample_rate:g} s)")
+            self._capture = self.loop_samples if base.init == "input" else 0
+            self.latency_samples = self._capture
+            self._buffer = None if self._capture else initial_buffer(base, n_channels, self.loop_samples)
+            self._play_state = None if self._buffer is None else self._buffer.copy()
+            self._pending = []  # (k, n_k, n_next, positions, values) dreamed, not yet heard
+            self._applied = -1  # last excerpt heard
+            self._due = 0  # output sample (after the capture) from which excerpt _applied + 1 is heard
+            self._position = 0  # next output sample after the capture
         self._worker = threading.Thread(target=self._run, name="dreambridge-worker", daemon=True)
         self._worker.start()
 
@@ -121,8 +142,8 @@ class DreamStream:
         n = block.shape[1]
         if self.pre_fx is not None:
             block = self.pre_fx(block, self.sample_rate)
-        if self.mode == "loop":
-            return self._process_loop(block)
+        if self.round_robin:
+            return self._process_round_robin(block)
         first = self._n_in - self.latency_samples  # output positions [first, first + n)
         with self._cond:
             self._in = np.concatenate([self._in, block], axis=1)
@@ -170,8 +191,8 @@ class DreamStream:
     # -- the worker side -------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if self.mode == "loop":
-                self._run_loop()
+            if self.round_robin:
+                self._run_round_robin()
             else:
                 self._run_effect()
         except Exception as exc:  # reported by process() (offline) or the control thread (live)
@@ -206,57 +227,77 @@ class DreamStream:
                 self._next = k + 1
                 self._cond.notify_all()
 
-    # -- loop mode --------------------------------------------------------------------------
-    def _process_loop(self, block: np.ndarray) -> np.ndarray:
+    # -- round robin (loop mode) --------------------------------------------------------------
+    def _process_round_robin(self, block: np.ndarray) -> np.ndarray:
         n = block.shape[1]
+        out = np.empty_like(block)
+        i = 0
         with self._cond:
-            out = np.empty_like(block)
-            i = 0
             while i < n:
-                if self._loop is None:  # capturing: pass the input through, record it
-                    take = min(n - i, self.loop_samples - self._in.shape[1])
+                if self._buffer is None:  # capturing: pass the input through, record it
+                    take = min(n - i, self._capture - self._in.shape[1])
                     self._in = np.concatenate([self._in, block[:, i : i + take]], axis=1)
                     out[:, i : i + take] = block[:, i : i + take]
                     i += take
-                    if self._in.shape[1] == self.loop_samples:
-                        self._loop = self._in.copy()
+                    if self._in.shape[1] == self._capture:
+                        self._buffer, self._play_state = self._in.copy(), self._in.copy()
                         self._cond.notify_all()
+                    continue
+                while self._pending and self._pending[0][1] <= self._position:  # excerpts due: heard from now
+                    k, _, self._due, index, values = self._pending.pop(0)
+                    self._play_state[:, index] = values
+                    self._applied = k
+                    self._cond.notify_all()
+                if self._due <= self._position:  # the next excerpt is due and not dreamed yet
+                    if not self.realtime:
+                        if self._error is not None:
+                            raise self._error
+                        if self._stop:
+                            raise ParameterError("the stream was closed")
+                        self._cond.wait(0.5)
+                        continue
+                    take = n - i  # live and late: keep playing the buffer as it is
+                    self.stats.dropout_samples += take
+                    self.stats.dropout_events += 1
                 else:
-                    take = min(n - i, self.loop_samples - self._play)
-                    out[:, i : i + take] = self._loop[:, self._play : self._play + take]
-                    self._play = (self._play + take) % self.loop_samples
-                    i += take
+                    take = min(n - i, self._due - self._position)
+                first = self._position
+                out[:, i : i + take] = play_buffer(self._play_state, first, first + take)
+                self._position += take
+                i += take
         if self.post_fx is not None:
             out = self.post_fx(out, self.sample_rate)
         return out
 
-    def _run_loop(self) -> None:
-        window = self.scheduler.window(1)  # faded in and out: the loop runs round, there is no first excerpt
-        k = 0
+    def _run_round_robin(self) -> None:
+        with self._cond:
+            while self._buffer is None and not self._stop:
+                self._cond.wait(0.5)
+            if self._stop:
+                return
+            buffer = self._buffer.copy()
+        generator = RoundRobin(self.dreamer, self.sample_rate, buffer, self.params_at)
         while True:
             with self._cond:
-                while self._loop is None and not self._stop:
+                while generator.k > self._applied + ROUND_ROBIN_AHEAD and not self._stop:
                     self._cond.wait(0.5)
                 if self._stop:
                     return
-                index = (np.arange(self.n_excerpt) + k * self.hop) % self.loop_samples
-                excerpt = self._loop[:, index].copy()
             t0 = time.perf_counter()
-            params = self.params_at(time.monotonic() - self.stats.started)
-            wet = self.scheduler.dream([k], [excerpt], params)[0]
+            k, n_k, index = generator.step()
             self.stats.busy_seconds += time.perf_counter() - t0
             self.stats.excerpts_dreamed += 1
-            with self._cond:  # crossfade the dreamed excerpt back into the loop
-                current = self._loop[:, index]
-                self._loop[:, index] = current * (1 - window) + wet * window
-            k += 1
+            with self._cond:
+                self._pending.append((k, n_k, generator.next_sample, index, generator.state[:, index].copy()))
+                self._cond.notify_all()
 
     # -- control ------------------------------------------------------------------------------
     def check_realtime(self, headroom: float = 0.8):
-        """Time one excerpt on this machine: ``(seconds per excerpt, hop seconds, ok)``.
+        """Time one excerpt on this machine: ``(seconds per excerpt, budget seconds, ok)``.
 
-        ``ok`` is ``False`` when dreaming an excerpt takes more than ``headroom`` of a hop:
-        the stream would fall behind and play dry."""
+        The budget is a hop (effect) or ``1 / excerpts_per_second`` (round robin: the pace);
+        ``ok`` is ``False`` when dreaming an excerpt takes more than ``headroom`` of it: the
+        stream would fall behind and play dry (effect) or late (round robin)."""
         excerpt = np.zeros((self.n_channels, self.n_excerpt), dtype=np.float32)
         excerpt[:, :: max(1, self.n_excerpt // 64)] = 0.5  # not silence, or nothing is dreamed
         params = self.params_at(0.0)
@@ -264,8 +305,8 @@ class DreamStream:
         t0 = time.perf_counter()
         self.scheduler.dream([0], [excerpt], params)
         seconds = time.perf_counter() - t0
-        hop = self.hop / self.sample_rate
-        return seconds, hop, seconds <= headroom * hop
+        budget = 1.0 / params.excerpts_per_second if self.round_robin else self.hop / self.sample_rate
+        return seconds, budget, seconds <= headroom * budget
 
     def error(self):
         return self._error
