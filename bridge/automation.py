@@ -15,7 +15,16 @@ from dreambridge.presets import DreamParams, load_preset
 from dreambridge.presets.errors import ParameterError, first_line
 from dreambridge.presets.midimap import MidiMap
 
-__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events", "schedule_for_preset"]
+__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events", "schedule_for_preset",
+           "SMOOTHING_MS", "discrete_param"]
+
+SMOOTHING_MS = 30.0  # glide of continuous parameters set live (MIDI learn, OSC, plugin automation): no zipper noise
+
+
+def discrete_param(name: str) -> bool:
+    """Whether a ``DreamParams`` field steps (int, text) instead of gliding (float)."""
+    kind = DreamParams.__dataclass_fields__[name].type
+    return (kind if isinstance(kind, str) else kind.__name__) != "float"
 
 
 class ConstantSchedule:
@@ -82,19 +91,25 @@ class CcState:
         """Apply a CC at time ``t``; return the parameter names it moved."""
         moved = []
         for m in self.map.mappings_for(channel_1based, cc):
-            target = m.value(value)
-            lane = self.lanes.get(m.param)
-            start = self._lane_value(lane, t) if lane else target
-            tau = 0.0 if m.discrete else m.smoothing_ms / 1000.0
-            self.lanes[m.param] = [t, start, target, tau, m.discrete]
+            self.set_value(t, m.param, m.value(value), m.smoothing_ms, m.discrete)
             moved.append(m.param)
         return moved
+
+    def set_value(self, t: float, param: str, target, smoothing_ms: float, discrete: bool) -> None:
+        """Move ``param`` to ``target`` from time ``t`` on: a glide with time constant ``smoothing_ms``
+        (continuous) or a step (``discrete``). MIDI CC, OSC and plugin host automation all land here."""
+        lane = self.lanes.get(param)
+        start = self._lane_value(lane, t) if lane else target
+        tau = 0.0 if discrete else smoothing_ms / 1000.0
+        self.lanes[param] = [t, start, target, tau, discrete]
 
     @staticmethod
     def _lane_value(lane, t):
         t0, start, target, tau, discrete = lane
-        if discrete or tau <= 0 or t <= t0:
-            return target if (discrete or tau <= 0) else start
+        if t < t0:  # asked about a moment before the change (an excerpt that starts earlier)
+            return start
+        if discrete or tau <= 0:
+            return target
         return target + (start - target) * math.exp(-(t - t0) / tau)
 
     def params_at(self, t: float) -> DreamParams:

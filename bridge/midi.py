@@ -15,7 +15,7 @@ from pathlib import Path
 from dreambridge.presets.errors import DeviceError, ParameterError, first_line
 from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
 
-from .automation import CcState
+from .automation import SMOOTHING_MS, CcState, discrete_param
 
 __all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
 
@@ -88,6 +88,13 @@ class LiveControl:
             elif message.type == "program_change":
                 self.state.program_change(message.program)
 
+    def set_param(self, name: str, value) -> None:
+        """Set one parameter now (OSC), with the smoothing of a learned MIDI control; a value the
+        parameters refuse raises ``ParameterError`` and changes nothing."""
+        with self.lock:
+            self.state.targets().replace(**{name: value})  # validate before it lands
+            self.state.set_value(self.now(), name, value, SMOOTHING_MS, discrete_param(name))
+
     def params_now(self, _seconds=None):
         with self.lock:
             return self.state.params_at(self.now())
@@ -138,7 +145,7 @@ def learn(param: str, map_path, port: str | None = None, virtual: str | None = N
         rng, curve = DEFAULT_RANGES[param]
         lines += [f"range = [{rng[0]}, {rng[1]}]", f'curve = "{curve}"']
         if curve in ("lin", "log"):
-            lines.append("smoothing_ms = 30.0")
+            lines.append(f"smoothing_ms = {SMOOTHING_MS}")
         entry.update({"range": rng, "curve": curve})
     path = Path(map_path)
     text = path.read_text() if path.exists() else 'schema = 1\nname = "learned"\n'
