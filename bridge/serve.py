@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from dreambridge.presets.errors import DeviceError, DreamError, ParameterError, 
 from dreambridge.presets.midimap import MidiMap
 
 from .automation import SMOOTHING_MS, CcState, discrete_param
+from .stream import DreamStream
 
 __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "HEADER", "HEADER_BYTES", "EVENT_CAPACITY", "EVENTS_OFFSET", "AUDIO_OFFSET",
@@ -104,7 +106,9 @@ def host_parameters() -> list[dict]:
             lo, hi = (float(v) for v in range_text.split(".."))
             curve = "lin"
         default = getattr(base, name)
-        out.append({"symbol": name, "name": name.replace("_", " "), "unit": unit, "description": doc,
+        unit = unit if unit in ("Hz", "s") else ""  # a host shows real units; "index" or "fraction" only clutter
+        label = name[: -len(unit) - 1] if unit and name.endswith("_" + unit.lower()) else name
+        out.append({"symbol": name, "name": label.replace("_", " "), "unit": unit, "description": doc,
                     "min": float(min(lo, default)), "max": float(max(hi, default)), "default": float(default),
                     "integer": discrete_param(name), "logarithmic": curve == "log"})
     choices = [ENGINE_PRESET] + list_presets()
@@ -156,7 +160,7 @@ class _Instance:
         self.ring_out = audio[2 * CAPACITY : 2 * CAPACITY + n_channels * CAPACITY].reshape(n_channels, CAPACITY)
         self.lock = threading.Lock()
         self.state = CcState(MidiMap((), {}), server.params)
-        self.stream = server.dreamer.stream(sample_rate, n_channels, realtime=True, params_at=self.params_at)
+        self.stream = DreamStream(server.dreamer, sample_rate, n_channels, realtime=True, params_at=self.params_at)
         self.latency_samples = self.stream.latency_samples + server.margin_samples(sample_rate)
         self.base = int(words[HEADER["IN_WRITE"]])
         self.read = self.base
@@ -358,7 +362,9 @@ class EngineServer:
                 self._sessions += 1
                 session = (os.getpid() << 20) | self._sessions
             instance = _Instance(self, conn, fields["shm"], fields["rate"], fields["channels"], session)
-        except DreamError as exc:
+        except Exception as exc:  # a DreamError is expected; anything else is a bug, reported, never fatal
+            if not isinstance(exc, DreamError):
+                traceback.print_exc(file=self.err)
             self.n_refused += 1
             self.report(f"refused a plugin: {first_line(exc)}")
             try:

@@ -72,18 +72,13 @@ public:
             fSent[i] = kDbParams[i].def;
             fTouched[i] = false;
         }
-        if (isDummyInstance())
-            return;
-        openSharedMemory();
     }
 
     ~DreamBridgePlugin() override
     {
         stopThread();
-        if (fMem != nullptr) {
-            munmap(fMem, fMemSize);
-            shm_unlink(fShmName);
-        }
+        disconnect();
+        closeSharedMemory();
     }
 
 protected:
@@ -138,13 +133,25 @@ protected:
         fValues[index] = value;
     }
 
+    // Each activation is a new stream from position 0 (a host resets a plugin this way before a render), in a
+    // fresh shared-memory block: the engine's previous attachment may still write to the old one for a moment.
     void activate() override
     {
+        if (isDummyInstance())
+            return;
+        stopThread();
+        disconnect();
+        closeSharedMemory();
+        openSharedMemory();
         if (fMem == nullptr)
             return;
         fRate = getSampleRate();
         fHeader[DB_H_SAMPLE_RATE] = uint64_t(fRate);
-        stopThread();
+        fPos = 0;
+        fWet = 0.0f;
+        fPace = 0.0;
+        fLastStart = fLastWait = 0;
+        fLastFrames = 0;
         connectOnce();  // synchronous, so the latency is known before the host asks for it
         const uint32_t latency = fLatency.load();
         if (latency != fReported) {
@@ -158,6 +165,7 @@ protected:
     void deactivate() override
     {
         stopThread();
+        disconnect();
     }
 
     void run(const float** inputs, float** outputs, uint32_t frames) override
@@ -289,6 +297,28 @@ private:
         fHeader[DB_H_CHANNELS] = 2;
         fHeader[DB_H_CAPACITY] = DB_CAPACITY;
         fHeader[DB_H_EVENT_CAPACITY] = DB_EVENT_CAPACITY;
+    }
+
+    void closeSharedMemory()
+    {
+        if (fMem == nullptr)
+            return;
+        munmap(fMem, fMemSize);
+        shm_unlink(fShmName);
+        fMem = nullptr;
+        fHeader = nullptr;
+        fEvents = nullptr;
+        fIn = fOut = nullptr;
+    }
+
+    void disconnect()
+    {
+        std::lock_guard<std::mutex> lock(fSocketMutex);
+        fConnected.store(false, std::memory_order_release);
+        if (fSocket >= 0) {
+            close(fSocket);
+            fSocket = -1;
+        }
     }
 
     // Parameter changes go to the engine as events stamped with their sample position. Only parameters the host
