@@ -95,11 +95,14 @@ class CcState:
             moved.append(m.param)
         return moved
 
-    def set_value(self, t: float, param: str, target, smoothing_ms: float, discrete: bool) -> None:
+    def set_value(self, t: float, param: str, target, smoothing_ms: float, discrete: bool,
+                  from_base: bool = False) -> None:
         """Move ``param`` to ``target`` from time ``t`` on: a glide with time constant ``smoothing_ms``
-        (continuous) or a step (``discrete``). MIDI CC, OSC and plugin host automation all land here."""
+        (continuous) or a step (``discrete``). MIDI CC, OSC and plugin host automation all land here.
+        A first CC jumps (the knob's earlier position is unknown); ``from_base`` glides from the
+        base parameters instead (OSC, host automation: the current value is known)."""
         lane = self.lanes.get(param)
-        start = self._lane_value(lane, t) if lane else target
+        start = self._lane_value(lane, t) if lane else getattr(self.base, param) if from_base else target
         tau = 0.0 if discrete else smoothing_ms / 1000.0
         self.lanes[param] = [t, start, target, tau, discrete]
 

@@ -153,14 +153,16 @@ def cmd_serve(args, argv) -> int:
     import torch
 
     from .engine import Dreamer
-    from .serve import default_socket_path, run_serve
+    from .serve import check_socket_free, default_socket_path, run_serve
 
     params = resolve_params(args.preset, args.sets, args.seed)
     if args.duration is not None and args.duration <= 0:
         raise ParameterError(f"--duration {args.duration:g} must be above 0 seconds")
+    socket_path = args.socket or default_socket_path()
+    check_socket_free(socket_path)  # before the model loads: a second engine says so at once
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the hosts' audio threads
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
-    result = run_serve(dreamer, args.socket or default_socket_path(), margin_ms=args.margin_ms,
+    result = run_serve(dreamer, socket_path, margin_ms=args.margin_ms,
                        osc_port=args.osc_port, duration=args.duration)
     print(json.dumps(result), file=sys.stderr)
     return 0

@@ -93,7 +93,7 @@ class LiveControl:
         parameters refuse raises ``ParameterError`` and changes nothing."""
         with self.lock:
             self.state.targets().replace(**{name: value})  # validate before it lands
-            self.state.set_value(self.now(), name, value, SMOOTHING_MS, discrete_param(name))
+            self.state.set_value(self.now(), name, value, SMOOTHING_MS, discrete_param(name), from_base=True)
 
     def params_now(self, _seconds=None):
         with self.lock:

@@ -43,7 +43,8 @@ from .stream import DreamStream
 
 __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "HEADER", "HEADER_BYTES", "EVENT_CAPACITY", "EVENTS_OFFSET", "AUDIO_OFFSET",
-    "CAPACITY", "FADE_SAMPLES", "HOST_PARAMS", "default_socket_path", "host_parameters", "EngineServer",
+    "CAPACITY", "FADE_SAMPLES", "HOST_PARAMS", "ENGINE_PRESET", "check_socket_free", "default_socket_path",
+    "host_parameters", "EngineServer", "run_serve",
 ]
 
 PROTOCOL_VERSION = 1
@@ -84,6 +85,24 @@ def default_socket_path() -> Path:
     if runtime:
         return Path(runtime) / "dreambridge" / "serve.sock"
     return Path(f"/tmp/dreambridge-{os.getuid()}") / "serve.sock"
+
+
+def check_socket_free(path) -> None:
+    """Raise ``DeviceError`` when another engine answers on ``path``; remove a socket left behind
+    by an engine that died."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        raise DeviceError(f"another dreambridge serve is already running on {path}; stop it, or start this "
+                          "one with --socket PATH (plugins find it through $DREAMBRIDGE_SOCKET)")
+    except (ConnectionRefusedError, FileNotFoundError):
+        path.unlink(missing_ok=True)
+    finally:
+        probe.close()
 
 
 def host_parameters() -> list[dict]:
@@ -183,7 +202,7 @@ class _Instance:
         with self.lock:
             candidate = self.state.targets().replace(**{name: value})
             self.server.check(candidate)
-            self.state.set_value(t, name, value, SMOOTHING_MS, discrete_param(name))
+            self.state.set_value(t, name, value, SMOOTHING_MS, discrete_param(name), from_base=True)
 
     def set_preset(self, name: str) -> None:
         keep = {k: getattr(self.server.params, k) for k in ("excerpt_seconds", "crossfade_seconds")}
@@ -314,17 +333,7 @@ class EngineServer:
     def listen(self) -> None:
         """Bind the socket; one clear error when another engine already serves it."""
         path = self.socket_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(str(path))
-                raise DeviceError(f"another dreambridge serve is already running on {path}; stop it, or start this "
-                                  "one with --socket PATH (plugins find it through $DREAMBRIDGE_SOCKET)")
-            except (ConnectionRefusedError, FileNotFoundError):
-                path.unlink(missing_ok=True)  # left behind by an engine that died
-            finally:
-                probe.close()
+        check_socket_free(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(path))

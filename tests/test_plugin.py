@@ -1,0 +1,291 @@
+"""The plugin on the track: the native plugin (built once per session with DPF) in real hosts
+(pedalboard, DawDreamer, lv2file) against a real ``dreambridge serve``; the engine's bad inputs."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import run_cli
+from signals import music_like
+
+RATE = 44100
+# A fast engine: an untrained tiny model, short excerpts, two steps (the logic, not the sound, is tested).
+ENGINE_ARGS = ["--preset", "dream", "--set", "iterations=2", "--set", "excerpt_seconds=0.25",
+               "--set", "crossfade_seconds=0.05"]
+HOST_PARAMS = {"mix", "layer", "channel", "iterations", "learning_rate", "lowpass_hz", "envelope", "preset"}
+
+pytestmark = pytest.mark.plugin
+
+HAVE_BUILD_TOOLS = all(shutil.which(t) for t in ("g++", "make")) and Path("/usr/share/dpf/Makefile.plugins.mk").is_file()
+needs_build = pytest.mark.skipif(not HAVE_BUILD_TOOLS, reason="g++, make or dpf-source missing (apt-get install g++ make dpf-source)")
+
+
+def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    noise = np.sum((test - reference) ** 2)
+    return float("inf") if noise == 0 else float(10 * np.log10(np.sum(reference**2) / noise))
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory):
+    if not HAVE_BUILD_TOOLS:
+        pytest.skip("g++, make or dpf-source missing (apt-get install g++ make dpf-source)")
+    out = tmp_path_factory.mktemp("plugin")
+    result = run_cli("plugin", "build", "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@contextmanager
+def engine(socket_path, model_dir, *extra, osc_port=None):
+    """``dreambridge serve`` on ``socket_path``; yields (process, printed latency). Stopped by PID."""
+    exe = shutil.which("dreambridge")
+    cmd = [exe, "serve", "--socket", str(socket_path), "--model", str(model_dir), *ENGINE_ARGS, *map(str, extra)]
+    if osc_port is not None:
+        cmd += ["--osc-port", str(osc_port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        latency = None
+        for _ in range(10):
+            line = proc.stdout.readline()
+            match = re.search(r"latency: (\d+) samples", line)
+            if match:
+                latency = int(match.group(1))
+            if line.startswith("ready") or not line:
+                break
+        assert latency is not None and line.startswith("ready"), line + (proc.stderr.read() if proc.poll() is not None else "")
+        yield proc, latency
+    finally:
+        stop(proc)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def stereo_music(seconds: float, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.6 * np.stack([music_like(rng, seconds)[0], music_like(rng, seconds)[0]])).astype(np.float32)
+
+
+def dream_reference(tmp_path, audio, model_dir) -> np.ndarray:
+    src, ref = tmp_path / "in.wav", tmp_path / "ref.wav"
+    sf.write(src, audio.T, RATE, subtype="FLOAT")
+    result = run_cli("dream", src, "-o", ref, "--quiet", "--model", model_dir, *ENGINE_ARGS)
+    assert result.returncode == 0, result.stderr
+    return sf.read(ref, dtype="float32")[0].T
+
+
+@needs_build
+def test_vst3_in_pedalboard_equals_dream(tmp_path, plugin_dir, tiny_model_dir, monkeypatch):
+    import pedalboard
+
+    sock = tmp_path / "serve.sock"
+    monkeypatch.setenv("DREAMBRIDGE_SOCKET", str(sock))
+    audio = stereo_music(2.0)
+    with engine(sock, tiny_model_dir) as (proc, latency):
+        plugin = pedalboard.load_plugin(str(plugin_dir / "dreambridge.vst3"))
+        assert HOST_PARAMS <= set(plugin.parameters), sorted(plugin.parameters)
+        out = plugin(audio, RATE)  # pedalboard renders offline and compensates the reported latency
+        assert plugin.reported_latency_samples == latency
+        del plugin
+    ref = dream_reference(tmp_path, audio, tiny_model_dir)
+    assert snr_db(ref, out) >= 30  # the issue's bar; measured: bit-identical (the plugin waits offline)
+    assert snr_db(ref, audio) < 30  # control: the dream is not the input
+
+
+@needs_build
+def test_vst3_passes_audio_through_without_engine(tmp_path, plugin_dir, monkeypatch):
+    import pedalboard
+
+    monkeypatch.setenv("DREAMBRIDGE_SOCKET", str(tmp_path / "nobody.sock"))
+    audio = stereo_music(1.0)
+    plugin = pedalboard.load_plugin(str(plugin_dir / "dreambridge.vst3"))
+    out = plugin(audio, RATE)
+    assert plugin.reported_latency_samples == 0
+    np.testing.assert_array_equal(out, audio)  # exact: no engine, no latency, the input untouched
+
+
+@needs_build
+def test_dawdreamer_hears_the_mix_lane(tmp_path, plugin_dir, tiny_model_dir, monkeypatch):
+    daw = pytest.importorskip("dawdreamer")
+    sock = tmp_path / "serve.sock"
+    monkeypatch.setenv("DREAMBRIDGE_SOCKET", str(sock))
+    seconds = 3.0
+    audio = stereo_music(seconds + 1.0)
+    n = int(seconds * RATE)
+    with engine(sock, tiny_model_dir) as (proc, latency):
+        render = daw.RenderEngine(RATE, 512)
+        player = render.make_playback_processor("player", audio)
+        fx = render.make_plugin_processor("dream", str(plugin_dir / "dreambridge.vst3"))
+        index = [p["index"] for p in fx.get_parameters_description() if p["name"].strip().lower() == "mix"][0]
+        lane = np.where(np.arange(n + latency) < RATE, 1.0, 0.0).astype(np.float32)  # wet for 1 s, then dry
+        assert fx.set_automation(index, lane)
+        render.load_graph([(player, []), (fx, ["player"])])
+        render.render(n / RATE)
+        out = render.get_audio()
+    assert out.shape[0] == 2
+    # DawDreamer reads the latency but does not compensate it: output sample t is input t - latency.
+    dry = np.pad(audio, ((0, 0), (latency, 0)))[:, : out.shape[1]]
+    excerpt = int(0.25 * RATE)
+    wet_part = slice(latency + excerpt, latency + RATE - excerpt)
+    dry_part = slice(latency + RATE + 2 * excerpt, out.shape[1])
+    assert dry_part.start < out.shape[1] - RATE // 4
+    assert snr_db(dry[:, wet_part], out[:, wet_part]) < 20  # mix=1: the dream
+    assert snr_db(dry[:, dry_part], out[:, dry_part]) > 60  # mix=0: the input, at the reported delay
+
+
+@needs_build
+def test_lv2file_renders_the_lv2(tmp_path, plugin_dir, tiny_model_dir):
+    if shutil.which("lv2file") is None:
+        pytest.skip("lv2file missing (apt-get install lv2file)")
+    sock = tmp_path / "serve.sock"
+    audio = stereo_music(2.0)
+    with engine(sock, tiny_model_dir) as (proc, latency):
+        pad = np.pad(audio, ((0, 0), (0, latency)))  # lv2file does not compensate latency: feed the tail
+        sf.write(tmp_path / "padded.wav", pad.T, RATE, subtype="FLOAT")
+        env = dict(os.environ, LV2_PATH=str(plugin_dir), DREAMBRIDGE_SOCKET=str(sock))
+        result = subprocess.run(["lv2file", "-i", str(tmp_path / "padded.wav"), "-o", str(tmp_path / "lv2.wav"),
+                                 "--ignore-clipping", "urn:dreambridge:dream"], capture_output=True, text=True,
+                                env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+    out = sf.read(tmp_path / "lv2.wav", dtype="float32")[0].T[:, latency : latency + audio.shape[1]]
+    ref = dream_reference(tmp_path, audio, tiny_model_dir)
+    assert snr_db(ref, out) >= 30  # same bar as the VST3; lv2file writes float WAV as read
+
+
+def _hello(sock_path, line: str) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(sock_path))
+        client.sendall(line.encode())
+        return client.makefile().readline().strip()
+
+
+@needs_build
+def test_serve_bad_inputs_one_line_each_and_audio_keeps_flowing(tmp_path, plugin_dir, tiny_model_dir, monkeypatch):
+    import pedalboard
+    from pythonosc.udp_client import SimpleUDPClient
+
+    sock = tmp_path / "serve.sock"
+    monkeypatch.setenv("DREAMBRIDGE_SOCKET", str(sock))
+    osc_port = 19000 + os.getpid() % 50
+    unknown = run_cli("serve", "--socket", tmp_path / "other.sock", "--preset", "no-such-preset", timeout=120)
+    assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+    assert "unknown preset 'no-such-preset'" in unknown.stderr
+    with engine(sock, tiny_model_dir, osc_port=osc_port) as (proc, latency):
+        second = run_cli("serve", "--socket", sock, "--model", tiny_model_dir, timeout=120)
+        assert second.returncode != 0 and "already running" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+        answer = _hello(sock, "hello protocol=99 shm=/nothing rate=44100 channels=2\n")
+        assert answer.startswith("error") and "protocol 99" in answer, answer
+        client = SimpleUDPClient("127.0.0.1", osc_port)
+        client.send_message("/dreambridge/no_such_param", 1.0)
+        client.send_message("/dreambridge/mix", [1.0, 2.0])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            raw.sendto(b"\x00garbage", ("127.0.0.1", osc_port))
+        client.send_message("/dreambridge/mix", 5.0)  # outside 0..1: refused
+        client.send_message("/dreambridge/seed", 0)  # valid (the preset's own value: the render stays comparable)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        audio = stereo_music(1.5)
+        plugin = pedalboard.load_plugin(str(plugin_dir / "dreambridge.vst3"))
+        out = plugin(audio, RATE)
+        del plugin
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    assert sum("refused a plugin" in line and "protocol 99" in line for line in lines) == 1, err
+    assert sum(line.startswith("osc: ignored a malformed message") for line in lines) == 4, err
+    stats = json.loads(lines[-1])
+    assert stats["osc_malformed"] == 4 and stats["osc_messages"] == 1 and stats["refused"] == 1, stats
+    ref = dream_reference(tmp_path, audio, tiny_model_dir)
+    assert snr_db(ref, out) >= 30  # audio kept flowing, exactly (see the pedalboard test)
+
+
+@needs_build
+def test_plugin_build_refuses_to_overwrite(tmp_path, plugin_dir):
+    result = run_cli("plugin", "build", "-o", plugin_dir)
+    assert result.returncode != 0 and "--overwrite" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_plugin_build_names_missing_tools(tmp_path):
+    env_path = tmp_path / "bin"
+    env_path.mkdir()
+    exe = shutil.which("dreambridge")
+    python = Path(exe).parent
+    for tool in ("python", "python3"):  # the console script's interpreter only: no g++, no make
+        if (python / tool).exists():
+            (env_path / tool).symlink_to(python / tool)
+    result = subprocess.run([exe, "plugin", "build", "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                            env=dict(os.environ, PATH=str(env_path), DPF_PATH=str(tmp_path / "none")), timeout=120)
+    assert result.returncode != 0
+    assert "apt-get install g++ make" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_plugin_header_matches_serve_layout():
+    from dreambridge.bridge import serve
+    from dreambridge.bridge.plugin import generate_header
+
+    header = generate_header()
+    for name, index in serve.HEADER.items():
+        assert f"#define DB_H_{name} {index}\n" in header
+    assert f"#define DB_PROTOCOL_VERSION {serve.PROTOCOL_VERSION}\n" in header
+    params = serve.host_parameters()
+    assert [p["symbol"] for p in params] == [*serve.HOST_PARAMS, "preset"]
+    for p in params:
+        assert p["min"] <= p["default"] <= p["max"], p
+    assert params[-1]["choices"][0] == serve.ENGINE_PRESET and "dream" in params[-1]["choices"]
+
+
+def test_osc_sets_live_parameters_with_midi_smoothing(tmp_path):
+    pytest.importorskip("pythonosc")
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from dreambridge.bridge.automation import SMOOTHING_MS
+    from dreambridge.bridge.midi import LiveControl
+    from dreambridge.bridge.osc import OscControl
+    from dreambridge.presets import DreamParams
+
+    clock = [0.0]
+    control = LiveControl(None, DreamParams(mix=1.0), clock=lambda: clock[0])
+    errors = tmp_path / "err.txt"
+    with open(errors, "w") as err:
+        osc = OscControl(19050 + os.getpid() % 40, control.set_param, err=err)
+        try:
+            client = SimpleUDPClient("127.0.0.1", osc.port)
+            client.send_message("/dreambridge/mix", 0.0)
+            client.send_message("/dreambridge/layer", 3)
+            client.send_message("/dreambridge/lowpass_hz", "loud")  # refused: not a number
+            deadline = time.time() + 5
+            while osc.n_messages + osc.n_malformed < 3 and time.time() < deadline:
+                time.sleep(0.01)
+        finally:
+            osc.close()
+    assert (osc.n_messages, osc.n_malformed) == (2, 1)
+    assert "lowpass_hz" in errors.read_text()
+    assert control.params_now().layer == 3  # discrete: a step
+    clock[0] = SMOOTHING_MS / 1000  # one time constant later: 1/e of the way left, like a learned MIDI knob
+    assert control.params_now().mix == pytest.approx(np.exp(-1), abs=1e-6)  # float64 exp: exact to rounding
+    clock[0] = 1.0
+    assert control.params_now().mix == pytest.approx(0.0, abs=1e-6)
