@@ -25,9 +25,9 @@ RATE = 44100
 
 
 @contextmanager
-def jack_server():
+def jack_server(period: int = BLOCK):
     name = f"dbtest{os.getpid()}_{int(time.time() * 1000) % 100000}"
-    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", str(RATE), "-p", str(BLOCK)],
+    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", str(RATE), "-p", str(period)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         ok = subprocess.run(["jack_wait", "-s", name, "-w", "-t", "10"], capture_output=True, timeout=20)
