@@ -289,3 +289,90 @@ def test_osc_sets_live_parameters_with_midi_smoothing(tmp_path):
     assert control.params_now().mix == pytest.approx(np.exp(-1), abs=1e-6)  # float64 exp: exact to rounding
     clock[0] = 1.0
     assert control.params_now().mix == pytest.approx(0.0, abs=1e-6)
+
+
+@needs_build
+@pytest.mark.jack
+def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugin_dir, tiny_model_dir):
+    """jalv hosts the LV2 in real time while a JACK client plays through it: wet while the engine runs,
+    dry at the same delay soon after it is killed, wet again after it restarts."""
+    from live_harness import HAVE_JACK_CLIENT, HAVE_JACKD, JackTester, jack_server
+
+    if not (HAVE_JACKD and HAVE_JACK_CLIENT and shutil.which("jalv")):
+        pytest.skip("jackd, JACK-Client or jalv missing (apt-get install jackd2 jalv)")
+    block = 512
+    sock = tmp_path / "serve.sock"
+    light = ["--set", "layer=1", "--set", "iterations=1"]  # real time on a busy 2-core box
+    rng = np.random.default_rng(21)
+    signal_ = (0.6 * music_like(rng, 30.0)[0]).astype(np.float32)
+    kill_at, restart_at = int(4.5 * RATE), int(7.5 * RATE)
+    with jack_server(block) as server:
+        env = dict(os.environ, JACK_DEFAULT_SERVER=server, LV2_PATH=str(plugin_dir), DREAMBRIDGE_SOCKET=str(sock))
+        first = engine(sock, tiny_model_dir, *light)
+        proc, latency = first.__enter__()
+        host = subprocess.Popen(["jalv", "-n", "dbplug", "urn:dreambridge:dream"], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        tester = JackTester(server, signal_, record_seconds=30)
+        xruns = []
+        tester.client.set_xrun_callback(lambda delay: xruns.append(delay))
+        second = None
+        try:
+            assert tester.wait_for_ports(["dbplug:lv2_audio_in_1", "dbplug:lv2_audio_out_1"]), "jalv did not start"
+            tester.client.activate()
+            links = [(tester.play, "dbplug:lv2_audio_in_1"), (tester.play, "dbplug:lv2_audio_in_2"),
+                     ("dbplug:lv2_audio_out_1", tester.rec)]
+            for source, target in links:
+                for attempt in range(50):  # jalv registers its ports a moment before it activates
+                    try:
+                        tester.client.connect(source, target)
+                        break
+                    except Exception:
+                        time.sleep(0.1)
+                else:
+                    raise AssertionError(f"cannot connect {source} -> {target}")
+            time.sleep(0.5)
+            tester.start()
+            while tester.pos < kill_at:
+                time.sleep(0.001)
+            killed = tester.pos
+            os.killpg(proc.pid, signal.SIGKILL)  # a crash, not a clean stop
+            proc.wait()
+            while tester.pos < restart_at:
+                time.sleep(0.01)
+            restarted = tester.pos
+            second = engine(sock, tiny_model_dir, *light)
+            second.__enter__()
+            ready = tester.pos  # the engine loads its model first (seconds on a busy box)
+            end = ready + 4 * RATE
+            assert end < len(tester.recording), "the engine took too long to restart"
+            while tester.pos < end:
+                time.sleep(0.05)
+        finally:
+            if second is not None:
+                second.__exit__(None, None, None)
+            first.__exit__(None, None, None)
+            host.stdin.close()
+            stop(host)
+            tester.close()
+    from test_live import _residual_db
+
+    rec = tester.recording[:end]
+    window = 1024
+    starts = list(range(RATE, len(rec) - window, window))
+    fits = [_residual_db(signal_, rec, t, latency, window, search=4 * block) for t in starts]
+    dry = np.array([db < -40 for db, _ in fits])  # the input itself (a dreamed window is within -20 dB)
+
+    def share_dry(lo, hi):
+        return dry[[lo <= t and t + window <= hi for t in starts]].mean()
+
+    assert share_dry(latency + RATE // 2, killed) < 0.3  # engine up: the dream (late excerpts play dry)
+    margin = int(0.040 * RATE)
+    # The ring holds the margin's worth of dream; then the plugin fades to dry within a block.
+    gone = killed + latency + margin + 2 * block
+    assert share_dry(gone, restarted + latency) > 0.7  # engine gone: the input, dry (some windows xrun-torn)
+    back = ready + 2 * latency + RATE // 2  # reconnect (<= 0.3 s), dry for one latency, then the dream
+    assert share_dry(back, end) < 0.3
+    # Measured delay of the dry stretch == the latency jalv was told (JACK's loop adds at most a period).
+    delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
+    assert abs(delay - latency) <= block, (delay, latency)
+    print(f"xruns during the run: {len(xruns)}")
