@@ -376,3 +376,32 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
     delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
     assert abs(delay - latency) <= block, (delay, latency)
     print(f"xruns during the run: {len(xruns)}")
+
+
+@needs_build
+def test_clap_in_a_small_host_equals_dream(tmp_path, plugin_dir, tiny_model_dir):
+    """Debian has no CLAP host: tests/hosts/clap_host.c, built against the CLAP headers DPF bundles, loads
+    the bundle, activates it, reads its latency and parameters, and renders blocks as fast as it can."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing (apt-get install gcc)")
+    host = tmp_path / "clap_host"
+    source = Path(__file__).resolve().parent / "hosts" / "clap_host.c"
+    built = subprocess.run(["gcc", "-O1", "-I/usr/share/dpf/distrho/src", str(source), "-o", str(host), "-ldl"],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    sock = tmp_path / "serve.sock"
+    audio = stereo_music(2.0)
+    with engine(sock, tiny_model_dir) as (proc, latency):
+        padded = np.pad(audio, ((0, 0), (0, latency)))  # this host does not compensate latency
+        padded.astype("<f4").tofile(tmp_path / "in.f32")
+        result = subprocess.run([str(host), str(plugin_dir / "dreambridge.clap"), str(RATE), "1024",
+                                 str(tmp_path / "in.f32"), str(tmp_path / "out.f32")], capture_output=True, text=True,
+                                env=dict(os.environ, DREAMBRIDGE_SOCKET=str(sock)), timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "id org.dreambridge.dream" in lines
+    assert f"latency {latency}" in lines
+    assert HOST_PARAMS - {"learning_rate", "lowpass_hz"} <= {line[6:] for line in lines if line.startswith("param ")}
+    out = np.fromfile(tmp_path / "out.f32", dtype="<f4").reshape(2, -1)[:, latency : latency + audio.shape[1]]
+    ref = dream_reference(tmp_path, audio, tiny_model_dir)
+    assert snr_db(ref, out) >= 30  # the VST3's bar
