@@ -405,3 +405,19 @@ def test_clap_in_a_small_host_equals_dream(tmp_path, plugin_dir, tiny_model_dir)
     out = np.fromfile(tmp_path / "out.f32", dtype="<f4").reshape(2, -1)[:, latency : latency + audio.shape[1]]
     ref = dream_reference(tmp_path, audio, tiny_model_dir)
     assert snr_db(ref, out) >= 30  # the VST3's bar
+
+
+@needs_build
+def test_plugin_install_copies_into_the_user_folders(tmp_path, plugin_dir):
+    env = dict(os.environ, HOME=str(tmp_path))
+    exe = shutil.which("dreambridge")
+    result = subprocess.run([exe, "plugin", "install", "-o", str(plugin_dir)], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".vst3" / "dreambridge.vst3" / "Contents" / "x86_64-linux" / "dreambridge.so").is_file()
+    assert (tmp_path / ".clap" / "dreambridge.clap").is_file()
+    assert (tmp_path / ".lv2" / "dreambridge.lv2" / "manifest.ttl").is_file()
+    missing = subprocess.run([exe, "plugin", "install", "-o", str(tmp_path / "nothing")], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert missing.returncode != 0 and "plugin build -o" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
