@@ -15,10 +15,18 @@ from dreambridge.presets import DreamParams, load_preset
 from dreambridge.presets.errors import ParameterError, first_line
 from dreambridge.presets.midimap import MidiMap
 
-__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events", "schedule_for_preset",
-           "SMOOTHING_MS", "discrete_param"]
+__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events",
+           "schedule_for_preset", "SMOOTHING_MS", "LAYOUT_PARAMS", "discrete_param", "check_live_change"]
 
 SMOOTHING_MS = 30.0  # glide of continuous parameters set live (MIDI learn, OSC, plugin automation): no zipper noise
+LAYOUT_PARAMS = ("excerpt_seconds", "crossfade_seconds")  # a stream's grid and latency: fixed when it starts
+
+
+def check_live_change(name: str) -> None:
+    """Refuse to move a stream's grid while it runs (OSC, plugin automation), in one line."""
+    if name in LAYOUT_PARAMS:
+        raise ParameterError(f"{name} sets the stream's grid and latency; it is read once at start "
+                             "(restart with --set " + name + "=...)")
 
 
 def discrete_param(name: str) -> bool:

@@ -10,7 +10,9 @@ import numpy as np
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_serve", "cmd_plugin", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_serve", "cmd_plugin", "cmd_devices",
+           "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets",
+           "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:

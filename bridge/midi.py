@@ -15,7 +15,7 @@ from pathlib import Path
 from dreambridge.presets.errors import DeviceError, ParameterError, first_line
 from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
 
-from .automation import SMOOTHING_MS, CcState, discrete_param
+from .automation import SMOOTHING_MS, CcState, check_live_change, discrete_param
 
 __all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
 
@@ -91,6 +91,7 @@ class LiveControl:
     def set_param(self, name: str, value) -> None:
         """Set one parameter now (OSC), with the smoothing of a learned MIDI control; a value the
         parameters refuse raises ``ParameterError`` and changes nothing."""
+        check_live_change(name)
         with self.lock:
             self.state.targets().replace(**{name: value})  # validate before it lands
             self.state.set_value(self.now(), name, value, SMOOTHING_MS, discrete_param(name), from_base=True)

@@ -38,7 +38,7 @@ from dreambridge.presets import DreamParams, PARAM_DOCS, list_presets, load_pres
 from dreambridge.presets.errors import DeviceError, DreamError, ParameterError, first_line
 from dreambridge.presets.midimap import MidiMap
 
-from .automation import SMOOTHING_MS, CcState, discrete_param
+from .automation import SMOOTHING_MS, CcState, check_live_change, discrete_param
 from .stream import DreamStream
 
 __all__ = [
@@ -397,15 +397,14 @@ class EngineServer:
 
     def set_param(self, name: str, value) -> None:
         """Set a parameter on every attached instance and for those to come (OSC)."""
-        self.params.replace(**{name: value})  # unknown names and bad values: one ParameterError
-        candidate = self.params.replace(**{name: value})
+        check_live_change(name)
+        candidate = self.params.replace(**{name: value})  # unknown names and bad values: one ParameterError
         self.check(candidate)
         with self._lock:
             instances = list(self.instances.values())
         for instance in instances:
             instance.set_param(instance.now(), name, value)
-        if name not in ("excerpt_seconds", "crossfade_seconds"):
-            self.params = candidate
+        self.params = candidate
 
     def close(self) -> None:
         with self._lock:
