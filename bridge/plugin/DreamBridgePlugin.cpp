@@ -223,8 +223,10 @@ protected:
                 if (available != seen) {
                     seen = available;
                     lastProgress = now;
-                } else if (now - lastProgress > 20000000000ull) {
-                    break;  // the engine hangs: give up on this block (dry), never hang the host
+                } else if (now - lastProgress > 120000000000ull) {
+                    // Two minutes without one finished sample: the engine hangs (a crash closes the socket and
+                    // ends the wait at once). Give up on this block (dry) rather than hang the host for good.
+                    break;
                 }
             }
             waited = nowNs() - waitStart;
