@@ -38,7 +38,7 @@ from dreambridge.presets import DreamParams, PARAM_DOCS, list_presets, load_pres
 from dreambridge.presets.errors import DeviceError, DreamError, ParameterError, first_line
 from dreambridge.presets.midimap import MidiMap
 
-from .automation import SMOOTHING_MS, CcState, check_live_change, discrete_param
+from .automation import LAYOUT_PARAMS, SMOOTHING_MS, CcState, check_live_change, discrete_param
 from .stream import DreamStream
 
 __all__ = [
@@ -201,11 +201,12 @@ class _Instance:
         """Set ``name`` from stream time ``t`` on (raises ``ParameterError`` for a refused value)."""
         with self.lock:
             candidate = self.state.targets().replace(**{name: value})
-            self.server.check(candidate)
+        self.server.check(candidate)
+        with self.lock:
             self.state.set_value(t, name, value, SMOOTHING_MS, discrete_param(name), from_base=True)
 
     def set_preset(self, name: str) -> None:
-        keep = {k: getattr(self.server.params, k) for k in ("excerpt_seconds", "crossfade_seconds")}
+        keep = {k: getattr(self.server.params, k) for k in LAYOUT_PARAMS}
         params = self.server.params if name == ENGINE_PRESET else load_preset(name).params.replace(**keep)
         self.server.check(params)
         with self.lock:
@@ -323,8 +324,9 @@ class EngineServer:
         return n_excerpt + (n_excerpt - n_fade) + self.margin_samples(sample_rate)
 
     def check(self, params: DreamParams) -> None:
-        with self.dreamer._lock:
-            self.dreamer_full._check(params)
+        """Validate ``params`` against the model (no lock: the dreamer's check is a pure, cached lookup, and
+        waiting for the excerpt being dreamed would stall this instance's audio)."""
+        self.dreamer_full._check(params)
 
     def report(self, line: str) -> None:
         print(line, file=self.err, flush=True)

@@ -199,6 +199,8 @@ def test_live_tight_latency_and_osc_mix(tmp_path):
     # latency includes the device's as PortAudio states it; the loop differs by less than a period (4 samples).
     delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
     assert abs(delay - latency) <= block, (delay, latency)
+    print(f"live tight: latency {latency}, measured {delay}, heard after {(first_dry + window - sent) / RATE:.3f} s, "
+          f"stats {stats}")
 
 
 def _residual_db(reference, recording, t, delay, window, search=512):

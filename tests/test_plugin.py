@@ -147,6 +147,8 @@ def test_dawdreamer_hears_the_mix_lane(tmp_path, plugin_dir, tiny_model_dir, mon
     wet_part = slice(latency + excerpt, latency + RATE - excerpt)
     dry_part = slice(latency + RATE + 2 * excerpt, out.shape[1])
     assert dry_part.start < out.shape[1] - RATE // 4
+    print(f"dawdreamer mix lane: SNR to the delayed input {snr_db(dry[:, wet_part], out[:, wet_part]):.1f} dB at "
+          f"mix 1, {snr_db(dry[:, dry_part], out[:, dry_part]):.1f} dB at mix 0")
     assert snr_db(dry[:, wet_part], out[:, wet_part]) < 20  # mix=1: the dream
     assert snr_db(dry[:, dry_part], out[:, dry_part]) > 60  # mix=0: the input, at the reported delay
 
@@ -365,6 +367,9 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
     def share_dry(lo, hi):
         return dry[[lo <= t and t + window <= hi for t in starts]].mean()
 
+    print(f"jalv: dry share {share_dry(latency + RATE // 2, killed):.2f} engine up, "
+          f"{share_dry(killed + latency + int(0.04 * RATE) + 2 * block, restarted + latency):.2f} killed, "
+          f"{share_dry(ready + 2 * latency + RATE // 2, end):.2f} restarted; latency {latency}")
     assert share_dry(latency + RATE // 2, killed) < 0.3  # engine up: the dream (late excerpts play dry)
     margin = int(0.040 * RATE)
     # The ring holds the margin's worth of dream; then the plugin fades to dry within a block.
@@ -375,7 +380,7 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
     # Measured delay of the dry stretch == the latency jalv was told (JACK's loop adds at most a period).
     delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
     assert abs(delay - latency) <= block, (delay, latency)
-    print(f"xruns during the run: {len(xruns)}")
+    print(f"jalv: measured delay {delay}, reported {latency}, xruns during the run: {len(xruns)}")
 
 
 @needs_build
