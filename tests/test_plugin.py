@@ -426,3 +426,35 @@ def test_plugin_install_copies_into_the_user_folders(tmp_path, plugin_dir):
                              text=True, env=env, timeout=120)
     assert missing.returncode != 0 and "plugin build -o" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+@needs_build
+def test_a_plugin_of_another_protocol_is_refused_in_one_line_and_passes_audio(tmp_path, tiny_model_dir,
+                                                                               monkeypatch):
+    import pedalboard
+
+    other = tmp_path / "other"
+    build = ("import dreambridge.bridge.serve as serve; serve.PROTOCOL_VERSION = 99\n"
+             "from dreambridge.bridge.plugin import build_plugin\n"
+             f"build_plugin({str(other)!r})\n")
+    result = subprocess.run([shutil.which("python") or "python3", "-c", build], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    sock = tmp_path / "serve.sock"
+    monkeypatch.setenv("DREAMBRIDGE_SOCKET", str(sock))
+    audio = stereo_music(1.0)
+    with engine(sock, tiny_model_dir) as (proc, latency):
+        plugin = pedalboard.load_plugin(str(other / "dreambridge.vst3"))
+        out = plugin(audio, RATE)
+        reported = plugin.reported_latency_samples
+        del plugin
+        time.sleep(0.5)
+        assert proc.poll() is None  # the engine keeps serving
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert reported == 0
+    np.testing.assert_array_equal(out, audio)  # refused: a plain pass-through, exact
+    refused = [line for line in err.splitlines() if line.startswith("refused a plugin")]
+    assert refused and all("protocol 99" in line and "dreambridge plugin build" in line for line in refused), err
+    # one line per activation the host made (pedalboard activates once per render; the plugin never retries)
+    assert len(refused) <= 8, err

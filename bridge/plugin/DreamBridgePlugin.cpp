@@ -152,6 +152,7 @@ protected:
         fPace = 0.0;
         fLastStart = fLastWait = 0;
         fLastFrames = 0;
+        fRefused = false;
         connectOnce();  // synchronous, so the latency is known before the host asks for it
         const uint32_t latency = fLatency.load();
         if (latency != fReported) {
@@ -390,8 +391,11 @@ private:
         line[n] = '\0';
         unsigned long latency = 0, margin = 0, session = 0;
         if (std::sscanf(line, "ok latency=%lu margin=%lu session=%lu", &latency, &margin, &session) != 3) {
-            if (std::strncmp(line, "error", 5) == 0)
+            if (std::strncmp(line, "error", 5) == 0) {
+                // Said once; no retry until the host activates the plugin again (a new engine, or a rebuilt plugin).
                 std::fprintf(stderr, "dreambridge plugin: the engine refused this plugin: %s\n", line + 6);
+                fRefused = true;
+            }
             close(fd);
             return;
         }
@@ -407,7 +411,8 @@ private:
     {
         while (!fQuit.load()) {
             if (fSocket < 0) {
-                connectOnce();
+                if (!fRefused)
+                    connectOnce();
                 if (fSocket < 0) {
                     for (int i = 0; i < 5 && !fQuit.load(); ++i)
                         usleep(50000);
@@ -466,6 +471,7 @@ private:
     std::atomic<bool> fQuit{false};
     std::atomic<bool> fConnected{false};
     std::atomic<bool> fResend{false};
+    bool fRefused = false;
     std::atomic<uint64_t> fSession{0};
     std::atomic<uint64_t> fMargin{0};
     std::atomic<uint32_t> fLatency{0};
