@@ -246,8 +246,8 @@ def test_plugin_build_names_missing_tools(tmp_path):
 
 
 def test_plugin_header_matches_serve_layout():
-    from dreambridge.bridge import serve
-    from dreambridge.bridge.plugin import generate_header
+    from dreambridge.bridge.live import serve
+    from dreambridge.bridge.live.plugin import generate_header
 
     header = generate_header()
     for name, index in serve.HEADER.items():
@@ -264,9 +264,9 @@ def test_osc_sets_live_parameters_with_midi_smoothing(tmp_path):
     pytest.importorskip("pythonosc")
     from pythonosc.udp_client import SimpleUDPClient
 
-    from dreambridge.bridge.automation import SMOOTHING_MS
-    from dreambridge.bridge.midi import LiveControl
-    from dreambridge.bridge.osc import OscControl
+    from dreambridge.bridge.engine.schedule import SMOOTHING_MS
+    from dreambridge.bridge.live.midi import LiveControl
+    from dreambridge.bridge.live.osc import OscControl
     from dreambridge.presets import DreamParams
 
     clock = [0.0]
@@ -434,8 +434,8 @@ def test_a_plugin_of_another_protocol_is_refused_in_one_line_and_passes_audio(tm
     import pedalboard
 
     other = tmp_path / "other"
-    build = ("import dreambridge.bridge.serve as serve; serve.PROTOCOL_VERSION = 99\n"
-             "from dreambridge.bridge.plugin import build_plugin\n"
+    build = ("import dreambridge.bridge.live.serve as serve; serve.PROTOCOL_VERSION = 99\n"
+             "from dreambridge.bridge.live.plugin import build_plugin\n"
              f"build_plugin({str(other)!r})\n")
     result = subprocess.run([shutil.which("python") or "python3", "-c", build], capture_output=True, text=True,
                             timeout=600)
