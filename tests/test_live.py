@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from live_harness import BLOCK, HAVE_JACK_CLIENT, HAVE_JACKD, RATE, JackTester, estimate_delay, jack_server
+from live_harness import BLOCK, HAVE_JACK_CLIENT, HAVE_JACKD, RATE, JackTester, estimate_delay, jack_server, torn
 from signals import music_like
 
 pytestmark = [
@@ -189,18 +189,21 @@ def test_live_tight_latency_and_osc_mix(tmp_path):
     fits = [_residual_db(signal_, rec, t, latency, window, search=4 * block) for t in starts]
     residual = np.array([db for db, _ in fits])
     dry = residual < -40  # the input itself, to float rounding (a dreamed window is within -20 dB of it)
-    before = np.array([t + window < sent for t in starts])
-    settled = np.array([t > sent + RATE // 2 for t in starts])
+    judged = ~torn(starts, window, tester.xruns, block)  # a busy box's xruns tear windows: not judged
+    before = np.array([t + window < sent for t in starts]) & judged
+    settled = np.array([t > sent + RATE // 2 for t in starts]) & judged
     assert dry[before].mean() < 0.1, dry[before].mean()  # mix 1: the dream, everywhere
     first_dry = next(t for t, is_dry in zip(starts, dry) if t > sent and is_dry)
     assert (first_dry + window - sent) / RATE <= 0.5, (first_dry - sent) / RATE  # message -> heard, latency included
-    assert dry[settled].mean() > 0.6, dry[settled].mean()  # ... and it stays, but for windows an xrun tore
+    # ... and it stays, but for windows torn where PortAudio flagged the stream (an xrun of live's own that the
+    # server does not report; on this busy box 5-15 % of the windows)
+    assert dry[settled].mean() > 0.6, dry[settled].mean()
     # The delay before any xrun shifted the loop is the shortest of the dry windows' lags. The printed
     # latency includes the device's as PortAudio states it; the loop differs by less than a period (4 samples).
     delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
     assert abs(delay - latency) <= block, (delay, latency)
     print(f"live tight: latency {latency}, measured {delay}, heard after {(first_dry + window - sent) / RATE:.3f} s, "
-          f"stats {stats}")
+          f"windows judged {judged.mean():.2f}, stats {stats}")
 
 
 def _residual_db(reference, recording, t, delay, window, search=512):

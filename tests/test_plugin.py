@@ -298,7 +298,7 @@ def test_osc_sets_live_parameters_with_midi_smoothing(tmp_path):
 def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugin_dir, tiny_model_dir):
     """jalv hosts the LV2 in real time while a JACK client plays through it: wet while the engine runs,
     dry at the same delay soon after it is killed, wet again after it restarts."""
-    from live_harness import HAVE_JACK_CLIENT, HAVE_JACKD, JackTester, jack_server
+    from live_harness import HAVE_JACK_CLIENT, HAVE_JACKD, JackTester, jack_server, torn
 
     if not (HAVE_JACKD and HAVE_JACK_CLIENT and shutil.which("jalv")):
         pytest.skip("jackd, JACK-Client or jalv missing (apt-get install jackd2 jalv)")
@@ -315,8 +315,6 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
         host = subprocess.Popen(["jalv", "-n", "dbplug", "urn:dreambridge:dream"], env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         tester = JackTester(server, signal_, record_seconds=30)
-        xruns = []
-        tester.client.set_xrun_callback(lambda delay: xruns.append(delay))
         second = None
         try:
             assert tester.wait_for_ports(["dbplug:lv2_audio_in_1", "dbplug:lv2_audio_out_1"]), "jalv did not start"
@@ -363,9 +361,10 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
     starts = list(range(RATE, len(rec) - window, window))
     fits = [_residual_db(signal_, rec, t, latency, window, search=4 * block) for t in starts]
     dry = np.array([db < -40 for db, _ in fits])  # the input itself (a dreamed window is within -20 dB)
+    judged = ~torn(starts, window, tester.xruns, block)  # a busy box's xruns tear windows: not judged
 
     def share_dry(lo, hi):
-        return dry[[lo <= t and t + window <= hi for t in starts]].mean()
+        return dry[[lo <= t and t + window <= hi and ok for t, ok in zip(starts, judged)]].mean()
 
     print(f"jalv: dry share {share_dry(latency + RATE // 2, killed):.2f} engine up, "
           f"{share_dry(killed + latency + int(0.04 * RATE) + 2 * block, restarted + latency):.2f} killed, "
@@ -374,13 +373,14 @@ def test_jalv_on_jack_wet_dry_wet_across_engine_kill_and_restart(tmp_path, plugi
     margin = int(0.040 * RATE)
     # The ring holds the margin's worth of dream; then the plugin fades to dry within a block.
     gone = killed + latency + margin + 2 * block
-    assert share_dry(gone, restarted + latency) > 0.7  # engine gone: the input, dry (some windows xrun-torn)
+    assert share_dry(gone, restarted + latency) > 0.9  # engine gone: the input, dry
     back = ready + 2 * latency + RATE // 2  # reconnect (<= 0.3 s), dry for one latency, then the dream
     assert share_dry(back, end) < 0.3
     # Measured delay of the dry stretch == the latency jalv was told (JACK's loop adds at most a period).
     delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
     assert abs(delay - latency) <= block, (delay, latency)
-    print(f"jalv: measured delay {delay}, reported {latency}, xruns during the run: {len(xruns)}")
+    print(f"jalv: measured delay {delay}, reported {latency}, xruns during the run: {len(tester.xruns)}, "
+          f"windows judged {judged.mean():.2f}")
 
 
 @needs_build
