@@ -43,7 +43,7 @@ from .stream import DreamStream
 
 __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "HEADER", "HEADER_BYTES", "EVENT_CAPACITY", "EVENTS_OFFSET", "AUDIO_OFFSET",
-    "CAPACITY", "FADE_SAMPLES", "HOST_PARAMS", "ENGINE_PRESET", "LAYOUT_PARAMS", "check_socket_free",
+    "CAPACITY", "FADE_SAMPLES", "POLL_SECONDS", "HOST_PARAMS", "ENGINE_PRESET", "LAYOUT_PARAMS", "check_socket_free",
     "default_socket_path", "host_parameters", "EngineServer", "run_serve",
 ]
 
@@ -68,6 +68,7 @@ EVENTS_OFFSET = HEADER_BYTES
 AUDIO_OFFSET = EVENTS_OFFSET + 16 * EVENT_CAPACITY
 CAPACITY = 1 << 19  # ring samples per channel: 11.9 s at 44.1 kHz, above the longest preset's latency
 FADE_SAMPLES = 256  # the plugin's wet/dry crossfade (5.8 ms at 44.1 kHz)
+POLL_SECONDS = 0.002  # how often an idle instance looks for new input (well inside the 40 ms margin)
 _EVENT = np.dtype([("position", "<u8"), ("index", "<u4"), ("value", "<f4")])
 
 # The parameters a host automates, in plugin order; the last host parameter is the preset selector.
@@ -255,7 +256,7 @@ class _Instance:
             while not self.stop.is_set():
                 self.header[HEADER["HEARTBEAT"]] = time.monotonic_ns()
                 if not self._step():
-                    time.sleep(0.0005)
+                    time.sleep(POLL_SECONDS)  # each wake-up takes the GIL from the dream worker: poll gently
                 try:
                     if self.conn.recv(64) == b"":
                         break  # the plugin closed its socket: detached
@@ -390,7 +391,10 @@ class EngineServer:
     def detach(self, instance: _Instance) -> None:
         with self._lock:
             self.instances.pop(instance.session, None)
-        print(f"plugin detached: session {instance.session}", file=self.out, flush=True)
+        stats = instance.stream.stats
+        print(f"plugin detached: session {instance.session}; the plugin played {int(instance.header[HEADER['DRY_BLOCKS']])}"
+              f" block(s) (partly) dry, the engine {stats.dropout_samples} late sample(s) dry, "
+              f"{stats.excerpts_dreamed} excerpt(s) dreamed", file=self.out, flush=True)
 
     def set_param(self, name: str, value) -> None:
         """Set a parameter on every attached instance and for those to come (OSC)."""

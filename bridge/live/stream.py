@@ -19,6 +19,7 @@ the way the Bisig and Herrmann systems were played, while parameters move).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -100,6 +101,11 @@ class DreamStream:
                 raise ParameterError(f"loop_seconds={loop_seconds:g} is shorter than one excerpt ({self.n_excerpt / self.sample_rate:g} s)")
             self._loop = None  # dreamed loop state (n_channels, loop_samples) once captured
             self._play = 0
+        # The caller's torch thread count, for the worker: OpenMP's count is per thread, so a new thread would
+        # use every core even after torch.set_num_threads(1) (measured: stereo tight excerpts 8x slower on a busy
+        # 2-core box, 98 % of them late). None when torch is not loaded (the onnx backend).
+        torch = sys.modules.get("torch")
+        self._torch_threads = torch.get_num_threads() if torch is not None else None
         self._worker = threading.Thread(target=self._run, name="dreambridge-worker", daemon=True)
         self._worker.start()
 
@@ -169,6 +175,8 @@ class DreamStream:
 
     # -- the worker side -------------------------------------------------------------------
     def _run(self) -> None:
+        if self._torch_threads is not None:
+            sys.modules["torch"].set_num_threads(self._torch_threads)
         try:
             if self.mode == "loop":
                 self._run_loop()
