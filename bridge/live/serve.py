@@ -392,8 +392,9 @@ class EngineServer:
         with self._lock:
             self.instances.pop(instance.session, None)
         stats = instance.stream.stats
-        print(f"plugin detached: session {instance.session}; the plugin played {int(instance.header[HEADER['DRY_BLOCKS']])}"
-              f" block(s) (partly) dry, the engine {stats.dropout_samples} late sample(s) dry, "
+        dry_blocks = int(instance.header[HEADER["DRY_BLOCKS"]])
+        print(f"plugin detached: session {instance.session}; the plugin played {dry_blocks} block(s) (partly) dry, "
+              f"the engine {stats.dropout_samples} late sample(s) dry, "
               f"{stats.excerpts_dreamed} excerpt(s) dreamed", file=self.out, flush=True)
 
     def set_param(self, name: str, value) -> None:
