@@ -35,6 +35,7 @@ CASES = {
     "preset-bisig-exp1": ["--preset", "bisig-exp1", "--set", "iterations=20", "--duration", "2"],
     "preset-bisig-exp2": ["--preset", "bisig-exp2"],
     "preset-bisig-exp2-sequence": ["--preset", "bisig-exp2-sequence", "--duration", "2"],
+    "preset-tight": ["--preset", "tight"],
     "onnx-default": ["--preset", "default", "--backend", "onnx"],
 }
 

@@ -25,9 +25,9 @@ RATE = 44100
 
 
 @contextmanager
-def jack_server():
+def jack_server(period: int = BLOCK):
     name = f"dbtest{os.getpid()}_{int(time.time() * 1000) % 100000}"
-    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", str(RATE), "-p", str(BLOCK)],
+    proc = subprocess.Popen(["jackd", "-n", name, "-r", "-d", "dummy", "-r", str(RATE), "-p", str(period)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         ok = subprocess.run(["jack_wait", "-s", name, "-w", "-t", "10"], capture_output=True, timeout=20)
@@ -60,7 +60,9 @@ class JackTester:
         self.recording = np.zeros(int(record_seconds * RATE), dtype=np.float32)
         self.cc_events = sorted(cc_events)
         self.pos = -1  # -1: not started
+        self.xruns = []  # the tester's position at each xrun the server reports
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(lambda _delay: self.xruns.append(self.pos))
 
     def _process(self, frames):
         self.midi.clear_buffer()
@@ -94,6 +96,12 @@ class JackTester:
     def close(self):
         self.client.deactivate()
         self.client.close()
+
+
+def torn(starts, window: int, xruns, block: int) -> "np.ndarray":
+    """Which analysis windows an xrun may have torn (within two periods of one): left out of judgements."""
+    xruns = np.asarray(xruns, dtype=np.int64)
+    return np.array([bool(np.any((xruns > t - 2 * block) & (xruns < t + window + 2 * block))) for t in starts])
 
 
 def estimate_delay(reference: np.ndarray, recording: np.ndarray, max_lag: int) -> int:

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from live_harness import BLOCK, HAVE_JACK_CLIENT, HAVE_JACKD, RATE, JackTester, estimate_delay, jack_server
+from live_harness import BLOCK, HAVE_JACK_CLIENT, HAVE_JACKD, RATE, JackTester, estimate_delay, jack_server, torn
 from signals import music_like
 
 pytestmark = [
@@ -156,3 +156,97 @@ def test_devices_and_midi_learn_over_jack(tmp_path):
 
         mapping = load_midi_map(map_path).cc[0]
         assert (mapping.cc, mapping.channel, mapping.param, mapping.curve) == (21, 3, "lowpass_hz", "log")
+
+
+def test_live_tight_latency_and_osc_mix(tmp_path):
+    """``--preset tight`` on the shipped model at 256-frame blocks: the printed latency is <= 150 ms
+    and is the measured delay; an OSC message moving mix to 0 is heard within half a second."""
+    pytest.importorskip("pythonosc")
+    from pythonosc.udp_client import SimpleUDPClient
+
+    block = 256
+    osc_port = 19060 + os.getpid() % 30
+    rng = np.random.default_rng(11)
+    signal_ = music_like(rng, 9.0)[0] * 0.8
+    send_at = int(4.0 * RATE)
+    exe = shutil.which("dreambridge")
+    cmd = [exe, "live", "--input", "system", "--output", "system", "--block-size", str(block), "--channels", "1",
+           "--sample-rate", str(RATE), "--preset", "tight", "--osc-port", str(osc_port), "--duration", "60",
+           "--allow-slow"]  # a box shared with other jobs may be too slow; dropouts are then counted, asserted below
+    with jack_server(block) as server:
+        env = dict(os.environ, JACK_DEFAULT_SERVER=server, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        tester = JackTester(server, signal_, record_seconds=9)
+        try:
+            line = proc.stdout.readline()
+            match = re.search(r"latency: (\d+) samples", line)
+            assert match, line + proc.stderr.read() if proc.poll() is not None else line
+            latency = int(match.group(1))
+            assert tester.wait_for_ports(["PortAudio:in_0", "PortAudio:out_0"])
+            tester.client.activate()
+            tester.client.connect(tester.play, "PortAudio:in_0")
+            tester.client.connect("PortAudio:out_0", tester.rec)
+            time.sleep(0.2)
+            tester.start()
+            while tester.pos < send_at:
+                time.sleep(0.001)
+            sent = tester.pos
+            SimpleUDPClient("127.0.0.1", osc_port).send_message("/dreambridge/mix", 0.0)
+            deadline = time.time() + 60
+            while tester.pos < len(tester.recording) and time.time() < deadline:
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            tester.close()
+    assert proc.returncode == 0, err
+    stats = json.loads(err.strip().splitlines()[-1])
+    assert latency <= 0.150 * RATE, latency
+    assert stats["osc_messages"] == 1, stats
+    # Dropouts and xruns are measured, not pinned: on this 2-core box shared with other jobs the worker is
+    # starved at times (0 dropouts when quiet, see the README's performance table); 5 % dry at most.
+    assert stats["dropout_samples"] <= 0.05 * len(signal_), stats
+    rec = tester.recording
+    # Dreamed or dry, window by window: the residual after the best alignment within four periods of the
+    # printed latency (the dummy JACK server's xruns on a busy box shift the loop by whole periods, for good).
+    window = 1024
+    starts = range(RATE, len(rec) - window, window)
+    fits = [_residual_db(signal_, rec, t, latency, window, search=4 * block) for t in starts]
+    residual = np.array([db for db, _ in fits])
+    dry = residual < -40  # the input itself, to float rounding (a dreamed window is within -20 dB of it)
+    judged = ~torn(starts, window, tester.xruns, block)  # a busy box's xruns tear windows: not judged
+    before = np.array([t + window < sent for t in starts]) & judged
+    settled = np.array([t > sent + RATE // 2 for t in starts]) & judged
+    assert dry[before].mean() < 0.1, dry[before].mean()  # mix 1: the dream, everywhere
+    first_dry = next(t for t, is_dry in zip(starts, dry) if t > sent and is_dry)
+    assert (first_dry + window - sent) / RATE <= 0.5, (first_dry - sent) / RATE  # message -> heard, latency included
+    # ... and it stays, but for windows torn where PortAudio flagged the stream (an xrun of live's own that the
+    # server does not report; on this busy box 5-15 % of the windows)
+    assert dry[settled].mean() > 0.6, dry[settled].mean()
+    # The delay before any xrun shifted the loop is the shortest of the dry windows' lags. The printed
+    # latency includes the device's as PortAudio states it; the loop differs by less than a period (4 samples).
+    delay = min(lag for (_, lag), is_dry in zip(fits, dry) if is_dry)
+    assert abs(delay - latency) <= block, (delay, latency)
+    print(f"live tight: latency {latency}, measured {delay}, heard after {(first_dry + window - sent) / RATE:.3f} s, "
+          f"windows judged {judged.mean():.2f}, stats {stats}")
+
+
+def _residual_db(reference, recording, t, delay, window, search=512):
+    """``(dB, lag)``: the energy of ``recording[t:t+window]`` minus ``reference`` at its best lag within
+    ``delay`` +-``search``, relative to the reference (-200: identical)."""
+    piece = recording[t : t + window].astype(np.float64)
+    lo = t - delay - search
+    if lo < 0:
+        return 0.0, delay
+    seg = reference[lo : t - delay + search + window].astype(np.float64)
+    corr = np.correlate(seg, piece, "valid")
+    energy = np.convolve(seg**2, np.ones(window), "valid")
+    k = int(np.argmax(corr / np.sqrt(np.maximum(energy, 1e-12))))
+    ref = seg[k : k + window]
+    db = 10 * np.log10(max(float(np.sum((piece - ref) ** 2) / max(np.sum(ref**2), 1e-12)), 1e-20))
+    return db, delay + search - k

@@ -79,7 +79,28 @@ def get_parser() -> argparse.ArgumentParser:
                    help="loop length (default: the preset's buffer_seconds)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--allow-slow", action="store_true", help="start even if the machine is too slow (dropouts)")
+    p.add_argument("--osc-port", type=int, default=None, metavar="N",
+                   help="take /dreambridge/<parameter> over OSC (UDP)")
     _add_dream_args(p)
+
+    p = sub.add_parser("serve", help="the dream engine for the dreambridge plugin (every instance on this machine)")
+    p.add_argument("--socket", default=None, metavar="PATH",
+                   help="local socket the plugins connect to (default: $DREAMBRIDGE_SOCKET, else "
+                        "$XDG_RUNTIME_DIR/dreambridge/serve.sock, else /tmp/dreambridge-UID/serve.sock)")
+    p.add_argument("--margin-ms", type=float, default=40.0,
+                   help="time a block has to cross the shared-memory rings, part of the latency (default 40)")
+    p.add_argument("--osc-port", type=int, default=None, metavar="N",
+                   help="also take /dreambridge/<parameter> over OSC (UDP)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    _add_dream_args(p)
+
+    p = sub.add_parser("plugin", help="build or install the native plugin (VST3, CLAP, LV2)")
+    p.add_argument("action", choices=["build", "install"])
+    p.add_argument("-o", "--output", default=None, metavar="DIR",
+                   help="build: folder for dreambridge.vst3/.clap/.lv2; "
+                        "install: a folder built earlier (default: build now)")
+    p.add_argument("--overwrite", action="store_true", help="build: replace bundles already in DIR")
+    p.add_argument("--verbose", action="store_true", help="build: show the compiler's output")
 
     p = sub.add_parser("devices", help="list audio devices and MIDI ports")
     p.add_argument("--json", action="store_true")

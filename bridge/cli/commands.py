@@ -11,7 +11,9 @@ import numpy as np
 from dreambridge.presets import DreamParams, load_preset, schema
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_serve", "cmd_plugin", "cmd_devices", "cmd_midi", "cmd_analyze",
+           "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line",
+           "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def cmd_dream(args, argv) -> int:
@@ -134,13 +136,60 @@ def cmd_live(args, argv) -> int:
     pre, post = build_chains(resolved.preset, resolved.fx)
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     control = LiveControl(midi_map, params)
-    midi_in = None
-    if args.midi_in or args.virtual_midi:
-        midi_in = open_input(args.midi_in, args.virtual_midi, control.handle)
-    result = run_live(dreamer, control, input_device=args.input, output_device=args.output, block_size=args.block_size,
-                      channels=args.channels, sample_rate=args.sample_rate, mode=args.mode, loop_seconds=args.loop_seconds,
-                      pre_fx=pre, post_fx=post, duration=args.duration, allow_slow=args.allow_slow, midi_in=midi_in)
+    midi_in = osc = None
+    if args.osc_port is not None:
+        from dreambridge.bridge.live.osc import OscControl
+
+        osc = OscControl(args.osc_port, control.set_param)
+    try:
+        if args.midi_in or args.virtual_midi:
+            midi_in = open_input(args.midi_in, args.virtual_midi, control.handle)
+        result = run_live(dreamer, control, input_device=args.input, output_device=args.output,
+                          block_size=args.block_size, channels=args.channels, sample_rate=args.sample_rate,
+                          mode=args.mode, loop_seconds=args.loop_seconds, pre_fx=pre, post_fx=post,
+                          duration=args.duration, allow_slow=args.allow_slow, midi_in=midi_in)
+    finally:
+        if osc is not None:
+            osc.close()
+    if osc is not None:
+        result.update(osc_messages=osc.n_messages, osc_malformed=osc.n_malformed)
     print(json.dumps(result), file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args, argv) -> int:
+    import os
+
+    import torch
+
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import resolve
+    from dreambridge.bridge.live.serve import check_socket_free, default_socket_path, run_serve
+
+    params = resolve(args.preset, args.sets, seed=args.seed).params
+    if args.duration is not None and args.duration <= 0:
+        raise ParameterError(f"--duration {args.duration:g} must be above 0 seconds")
+    socket_path = args.socket or default_socket_path()
+    check_socket_free(socket_path)  # before the model loads: a second engine says so at once
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the hosts' audio threads
+    dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    result = run_serve(dreamer, socket_path, margin_ms=args.margin_ms,
+                       osc_port=args.osc_port, duration=args.duration)
+    print(json.dumps(result), file=sys.stderr)
+    return 0
+
+
+def cmd_plugin(args, argv) -> int:
+    from dreambridge.bridge.live.plugin import build_plugin, install_plugin
+
+    if args.action == "build":
+        if args.output is None:
+            raise ParameterError("plugin build needs -o DIR (the folder for dreambridge.vst3, .clap and .lv2)")
+        built = build_plugin(args.output, overwrite=args.overwrite, log=sys.stderr if args.verbose else None)
+    else:
+        built = install_plugin(args.output)
+    for fmt, path in built.items():
+        print(f"{fmt}: {path}")
     return 0
 
 

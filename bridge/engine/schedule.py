@@ -21,9 +21,21 @@ import math
 from dataclasses import dataclass, field
 
 from dreambridge.presets import DreamParams, Preset, load_preset, parse_assignment, schema
+from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.midimap import MidiMap
 
-__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "schedule_for_preset", "Resolved", "resolve"]
+__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "schedule_for_preset", "Resolved", "resolve",
+           "SMOOTHING_MS", "check_live_change"]
+
+SMOOTHING_MS = 30.0  # glide of continuous parameters set live (MIDI learn, OSC, plugin automation): no zipper noise
+
+
+def check_live_change(name: str) -> None:
+    """Refuse, in one line, a parameter the schema says may not move while a stream runs (OSC, plugin
+    automation): ``excerpt_seconds`` and ``crossfade_seconds`` set its grid and latency, for instance."""
+    if not schema.field(name).automatable:
+        raise ParameterError(f"{name} cannot change while a stream runs (it is read once at start); "
+                             f"restart with --set {name}=...")
 
 
 class ConstantSchedule:
@@ -99,19 +111,28 @@ class CcState:
         """Apply a CC at time ``t``; return the parameter names it moved."""
         moved = []
         for m in self.map.mappings_for(channel_1based, cc):
-            target = m.value(value)
-            lane = self.lanes.get(m.param)
-            start = self._lane_value(lane, t) if lane else target
-            tau = 0.0 if m.discrete else m.smoothing_ms / 1000.0
-            self.lanes[m.param] = [t, start, target, tau, m.discrete]
+            self.set_value(t, m.param, m.value(value), m.smoothing_ms, m.discrete)
             moved.append(m.param)
         return moved
+
+    def set_value(self, t: float, param: str, target, smoothing_ms: float, discrete: bool,
+                  from_base: bool = False) -> None:
+        """Move ``param`` to ``target`` from time ``t`` on: a glide with time constant ``smoothing_ms``
+        (continuous) or a step (``discrete``). MIDI CC, OSC and plugin host automation all land here.
+        A first CC jumps (the knob's earlier position is unknown); ``from_base`` glides from the
+        base parameters instead (OSC, host automation: the current value is known)."""
+        lane = self.lanes.get(param)
+        start = self._lane_value(lane, t) if lane else getattr(self.base, param) if from_base else target
+        tau = 0.0 if discrete else smoothing_ms / 1000.0
+        self.lanes[param] = [t, start, target, tau, discrete]
 
     @staticmethod
     def _lane_value(lane, t):
         t0, start, target, tau, discrete = lane
-        if discrete or tau <= 0 or t <= t0:
-            return target if (discrete or tau <= 0) else start
+        if t < t0:  # asked about a moment before the change (an excerpt that starts earlier)
+            return start
+        if discrete or tau <= 0:
+            return target
         return target + (start - target) * math.exp(-(t - t0) / tau)
 
     def params_at(self, t: float) -> DreamParams:

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from dreambridge.bridge.engine.schedule import CcState
+from dreambridge.bridge.engine.schedule import SMOOTHING_MS, CcState, check_live_change
 from dreambridge.presets import schema
 from dreambridge.presets.errors import DeviceError, ParameterError, first_line
 from dreambridge.presets.fileutil import atomic_path
@@ -83,6 +83,15 @@ class LiveControl:
             elif message.type == "program_change":
                 self.state.program_change(message.program)
 
+    def set_param(self, name: str, value) -> None:
+        """Set one parameter now (OSC), with the smoothing of a learned MIDI control; a value the
+        parameters refuse raises ``ParameterError`` and changes nothing."""
+        check_live_change(name)
+        with self.lock:
+            self.state.targets().replace(**{name: value})  # validate before it lands
+            self.state.set_value(self.now(), name, value, SMOOTHING_MS, schema.field(name).discrete,
+                                 from_base=True)
+
     def params_now(self, _seconds=None):
         with self.lock:
             return self.state.params_at(self.now())
@@ -122,7 +131,7 @@ def learn(param: str, map_path, port: str | None = None, virtual: str | None = N
         rng, curve = DEFAULT_RANGES[param]
         lines += [f"range = [{rng[0]}, {rng[1]}]", f'curve = "{curve}"']
         if not spec.discrete:
-            lines.append("smoothing_ms = 30.0")
+            lines.append(f"smoothing_ms = {SMOOTHING_MS}")
         entry.update({"range": rng, "curve": curve})
     path = Path(map_path)
     text = path.read_text() if path.exists() else 'schema = 1\nname = "learned"\n'

@@ -25,6 +25,7 @@ live, an excerpt that is not ready at ``n_k`` is applied when it is (counted as 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -121,6 +122,11 @@ class DreamStream:
             self._applied = -1  # last excerpt heard
             self._due = 0  # output sample (after the capture) from which excerpt _applied + 1 is heard
             self._position = 0  # next output sample after the capture
+        # The caller's torch thread count, for the worker: OpenMP's count is per thread, so a new thread would
+        # use every core even after torch.set_num_threads(1) (measured: stereo tight excerpts 8x slower on a busy
+        # 2-core box, 98 % of them late). None when torch is not loaded (the onnx backend).
+        torch = sys.modules.get("torch")
+        self._torch_threads = torch.get_num_threads() if torch is not None else None
         self._worker = threading.Thread(target=self._run, name="dreambridge-worker", daemon=True)
         self._worker.start()
 
@@ -190,6 +196,8 @@ class DreamStream:
 
     # -- the worker side -------------------------------------------------------------------
     def _run(self) -> None:
+        if self._torch_threads is not None:
+            sys.modules["torch"].set_num_threads(self._torch_threads)
         try:
             if self.round_robin:
                 self._run_round_robin()

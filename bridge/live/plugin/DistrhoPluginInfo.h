@@ -1,0 +1,28 @@
+// dreambridge plugin: DPF build-time description (VST3, CLAP and LV2 from one source).
+#ifndef DISTRHO_PLUGIN_INFO_H_INCLUDED
+#define DISTRHO_PLUGIN_INFO_H_INCLUDED
+
+#define DISTRHO_PLUGIN_BRAND "dreambridge"
+#define DISTRHO_PLUGIN_NAME "dreambridge"
+#define DISTRHO_PLUGIN_URI "urn:dreambridge:dream"
+#define DISTRHO_PLUGIN_CLAP_ID "org.dreambridge.dream"
+#define DISTRHO_PLUGIN_BRAND_ID Drbr
+#define DISTRHO_PLUGIN_UNIQUE_ID Drm1
+
+#define DISTRHO_PLUGIN_HAS_UI 0
+#define DISTRHO_PLUGIN_IS_RT_SAFE 1
+#define DISTRHO_PLUGIN_IS_SYNTH 0
+#define DISTRHO_PLUGIN_NUM_INPUTS 2
+#define DISTRHO_PLUGIN_NUM_OUTPUTS 2
+#define DISTRHO_PLUGIN_WANT_LATENCY 1
+#define DISTRHO_PLUGIN_WANT_PROGRAMS 0
+#define DISTRHO_PLUGIN_WANT_STATE 0
+#define DISTRHO_PLUGIN_WANT_TIMEPOS 0
+#define DISTRHO_PLUGIN_WANT_MIDI_INPUT 0
+#define DISTRHO_PLUGIN_WANT_MIDI_OUTPUT 0
+
+#define DISTRHO_PLUGIN_LV2_CATEGORY "lv2:SpectralPlugin"
+#define DISTRHO_PLUGIN_VST3_CATEGORIES "Fx|Stereo"
+#define DISTRHO_PLUGIN_CLAP_FEATURES "audio-effect", "stereo"
+
+#endif
