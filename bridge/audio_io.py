@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import signal
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.presets.errors import AudioIOError, first_line
 
-__all__ = ["AudioInfo", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio"]
+__all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio",
+           "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES"]
 
 
 class AudioInfo:
@@ -36,22 +41,86 @@ class AudioInfo:
         return self.n_samples / self.sample_rate
 
 
-def probe(path) -> AudioInfo:
-    """Check an input file and return its layout; one clear ``AudioIOError`` otherwise."""
+def check_input_file(path, what: str = "input file") -> Path:
+    """A regular, readable file, or one clear ``AudioIOError`` (missing, folder, FIFO/device, no permission)."""
     path = Path(path)
-    if not path.exists():
-        raise AudioIOError(f"input file {path} does not exist; check the path")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise AudioIOError(f"{what} {path} does not exist; check the path") from None
+    except OSError as exc:
+        raise AudioIOError(f"{what} {path} cannot be opened ({exc.strerror}); check the path and its permissions") from None
+    if stat.S_ISDIR(mode):
         raise AudioIOError(f"{path} is a folder; give an audio file")
+    if not stat.S_ISREG(mode):
+        raise AudioIOError(f"{what} {path} is not a regular file (a pipe or device); save the audio to a file first")
+    if not os.access(path, os.R_OK):
+        raise AudioIOError(f"{what} {path} is not readable (permission denied); fix its permissions, e.g. chmod +r")
+    return path
+
+
+def probe(path, verify: bool = True) -> AudioInfo:
+    """Check an input file and return its layout; one clear ``AudioIOError`` otherwise.
+
+    With ``verify`` the whole file is decoded once (in blocks, constant memory) before any
+    output exists, so a file corrupted mid-stream, truncated, holding NaN/Inf or peaking
+    above full scale is refused up front rather than half-way through a render.
+    """
+    path = check_input_file(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:
-        raise AudioIOError(f"{path}: cannot read audio ({first_line(exc)}); supported: WAV, FLAC, AIFF, OGG") from None
+        raise AudioIOError(f"{path}: cannot read audio ({first_line(exc)}); supported: {SUPPORTED}") from None
     if info.frames <= 0:
         raise AudioIOError(f"{path} holds no samples (zero-length audio); export the stem again")
-    return AudioInfo(path, info)
+    result = AudioInfo(path, info)
+    if verify:
+        _verify(result)
+    return result
 
 
+SUPPORTED = "WAV, FLAC, AIFF, OGG, MP3"
+_VERIFY_BLOCK = 1 << 16
+
+
+def _decode_error(info: AudioInfo, position: int, exc: BaseException) -> AudioIOError:
+    return AudioIOError(f"{info.path}: the audio is corrupt at sample {position} ({position / info.sample_rate:.3f} s): "
+                        f"{first_line(exc)}; repair or re-export the file")
+
+
+def _check_block(info: AudioInfo, block: np.ndarray, position: int) -> None:
+    """Finite samples within full scale, or one clear error naming the first bad sample."""
+    finite = np.isfinite(block)
+    if not np.all(finite):
+        bad = position + int(np.argmax(~np.all(finite, axis=0)))
+        raise AudioIOError(f"{info.path}: sample {bad} ({bad / info.sample_rate:.3f} s) is NaN or Inf; "
+                           "repair or re-export the file")
+    peak = float(np.max(np.abs(block))) if block.size else 0.0
+    if peak > FULL_SCALE:
+        bad = position + int(np.argmax(np.max(np.abs(block), axis=0) > FULL_SCALE))
+        raise AudioIOError(
+            f"{info.path}: float samples exceed full scale (|x| = {peak:.4g}, {20 * np.log10(peak):+.1f} dBFS, first at "
+            f"{bad / info.sample_rate:.3f} s); normalise the file to 0 dBFS or below (e.g. sox IN OUT norm -0.1)")
+
+
+def _verify(info: AudioInfo) -> None:
+    """Decode every sample once (see ``probe``)."""
+    n_read = 0
+    try:
+        with sf.SoundFile(str(info.path)) as f:
+            while True:
+                block = f.read(_VERIFY_BLOCK, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                _check_block(info, block.T, n_read)
+                n_read += len(block)
+    except AudioIOError:
+        raise
+    except (RuntimeError, ValueError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
+        raise _decode_error(info, n_read, exc) from None
+    if n_read < info.n_samples:
+        raise AudioIOError(f"{info.path}: truncated: the header promises {info.n_samples} samples, only {n_read} decode; "
+                           "repair or re-export the file")
 
 
 class BlockReader:
@@ -66,7 +135,10 @@ class BlockReader:
     def __init__(self, path, info: AudioInfo, transform=None):
         self.info = info
         self.transform = transform  # applied once to every block read, in order (a pre-fx chain)
-        self.file = sf.SoundFile(str(path))
+        try:
+            self.file = sf.SoundFile(str(path))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise _decode_error(info, 0, exc) from None
         self.buffer = np.zeros((info.n_channels, 0), dtype=np.float32)
         self.buffer_start = 0
 
@@ -76,13 +148,14 @@ class BlockReader:
         if want <= 0:
             return
         real = max(0, min(stop, self.info.n_samples) - end)
-        block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
-        if not np.all(np.isfinite(block)):
-            bad = end + int(np.argmax(~np.all(np.isfinite(block), axis=0)))
-            raise AudioIOError(
-                f"{self.info.path}: sample {bad} ({bad / self.info.sample_rate:.3f} s) is NaN or Inf; "
-                "repair or re-export the file"
-            )
+        try:
+            block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
+        except (RuntimeError, ValueError, OSError) as exc:  # a decoder error mid-file (soundfile.LibsndfileError)
+            raise _decode_error(self.info, end, exc) from None
+        if block.shape[1] < real:
+            raise AudioIOError(f"{self.info.path}: truncated at sample {end + block.shape[1]} (the header promises "
+                               f"{self.info.n_samples}); repair or re-export the file")
+        _check_block(self.info, block, end)
         if block.shape[1] < want:  # past the end: silence (through the pre-fx too, as a stream would)
             block = np.pad(block, ((0, 0), (0, want - block.shape[1])))
         if self.transform is not None:
@@ -106,7 +179,7 @@ class BlockReader:
         self.file.close()
 
 
-_EXT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG"}
+_EXT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG", ".mp3": "MP3"}
 
 
 def output_format(path, like: AudioInfo | None = None, subtype: str | None = None) -> tuple[str, str]:
@@ -120,7 +193,7 @@ def output_format(path, like: AudioInfo | None = None, subtype: str | None = Non
         if like is not None and like.format == fmt:
             subtype = like.subtype
         else:
-            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS"}[fmt]
+            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
     subtype = subtype.upper()
     if not sf.check_format(fmt, subtype):
         valid = ", ".join(sorted(sf.available_subtypes(fmt)))
@@ -129,36 +202,181 @@ def output_format(path, like: AudioInfo | None = None, subtype: str | None = Non
 
 
 def check_output_path(output, overwrite: bool, inputs=()) -> Path:
-    """Refuse to overwrite without ``overwrite`` and never write over an input."""
+    """Refuse to overwrite without ``overwrite``, never write over an input (every file the
+    command reads: audio, target, style, preset, map, automation), and refuse a folder, a
+    missing folder or a read-only one before any work is done."""
     output = Path(output)
     for item in inputs:
-        if item is not None and Path(item).exists() and output.exists() and os.path.samefile(item, output):
-            raise AudioIOError(f"output {output} is the input file; choose another output path")
-        if item is not None and Path(item).resolve() == output.resolve():
-            raise AudioIOError(f"output {output} is the input file; choose another output path")
+        if item is None or not Path(item).exists():
+            continue
+        if Path(item).resolve() == output.resolve() or (output.exists() and os.path.samefile(item, output)):
+            raise AudioIOError(f"output {output} is also an input ({item}); choose another output path")
+    if output.is_dir():
+        raise AudioIOError(f"output {output} is a folder; give a file name, e.g. {output / 'out.wav'}")
     if output.exists() and not overwrite:
         raise AudioIOError(f"output {output} already exists; pass --overwrite to replace it")
     if not output.parent.exists():
         raise AudioIOError(f"output folder {output.parent} does not exist; create it first")
+    if not output.parent.is_dir():
+        raise AudioIOError(f"{output.parent} is a file, not a folder; choose an output path inside a folder")
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise AudioIOError(f"output folder {output.parent} is not writable (read-only or permission denied); "
+                           "choose another output folder")
     return output
+
+
+# -- temporary files that never outlive their writer (to move into presets/fileutil.py) -------------
+_LIVE_TEMPS: set = set()
+_CAUGHT = ("SIGTERM", "SIGHUP", "SIGINT")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but belongs to someone else
+    return True
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Remove ``.part`` files of ``path`` left by writers killed with -9 (their pid is gone);
+    a live writer's temporary file (another process writing the same name) is left alone."""
+    prefix = f".{path.stem}."
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.part{glob.escape(path.suffix)}"):
+        pid = stale.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def temp_path(path):
+    """Yield a hidden temporary file name beside ``path`` (``.stem.PID-XXXX.part.ext``); it is
+    removed when the block ends, whatever happens, and on SIGTERM/SIGHUP/SIGINT."""
+    path = Path(path)
+    _remove_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}-", suffix=f".part{path.suffix}")
+    os.close(fd)
+    _LIVE_TEMPS.add(tmp)
+    try:
+        yield tmp
+    finally:
+        _LIVE_TEMPS.discard(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary name; on success it is renamed to ``path`` (the file appears whole or
+    not at all), on failure or a caught signal it is removed."""
+    with temp_path(path) as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output is as readable as any other file
+        yield tmp
+        os.replace(tmp, path)
+
+
+def _on_signal(signum, frame):
+    for tmp in list(_LIVE_TEMPS):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def signal_cleanup():
+    """While the block runs, SIGTERM, SIGHUP and SIGINT remove every live temporary file and end
+    the process through the normal unwinding (``finally`` blocks run); handlers are restored after."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in _CAUGHT:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _on_signal)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+FULL_SCALE = 1.0  # input samples beyond +-1.0 (float files only) are refused: see the README, "Reliability"
+LOSSY_SUBTYPES = ("VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III")
+_PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+_LOSSY_TRIES = 4  # encode, decode, measure: Vorbis/MP3 overshoot is ~0.7 dB, one re-encode fixes it
+
+
+def finish_block(block: np.ndarray, subtype: str = "FLOAT") -> np.ndarray:
+    """The one place every output block passes before it is written (after any post-fx).
+
+    Non-finite samples are an error (never a file); samples are clipped to the ceiling
+    (``CEILING_DB``). For integer PCM subtypes the block is quantised here, symmetrically, to
+    codes whose decoded value is at most the ceiling (libsndfile's own float->int scaling is
+    asymmetric and lets a negative peak land 0.00002 dB over). Returns float32 for float
+    and lossy subtypes, int32 (left-aligned codes, as libsndfile reads them) for PCM.
+    """
+    block = np.asarray(block)
+    if not np.all(np.isfinite(block)):
+        raise AudioIOError("the audio to write holds NaN or Inf samples (an effect in [[fx.post]] with an infinite or "
+                           "NaN setting, or a diverged dream); fix the preset or parameters")
+    ceiling = db_to_gain(CEILING_DB)
+    bits = _PCM_BITS.get(subtype.upper())
+    if bits is None:
+        return np.clip(block, -ceiling, ceiling).astype(np.float32)
+    scale = 2.0 ** (bits - 1)
+    top = np.floor(ceiling * scale)
+    codes = np.clip(np.rint(block.astype(np.float64) * scale), -top, top).astype(np.int64)
+    return (codes << (32 - bits)).astype(np.int32)
+
+
+def _write_lossy(staging: str, tmp: str, sample_rate: int, n_channels: int, fmt: str, subtype: str) -> None:
+    """Encode the float ``staging`` file into ``tmp``; decode it and, if the codec's overshoot put
+    the decoded peak over the ceiling, encode again with the gain that brings it under."""
+    ceiling = db_to_gain(CEILING_DB)
+    gain = 1.0
+    for _ in range(_LOSSY_TRIES):
+        with sf.SoundFile(staging) as src, sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels,
+                                                        format=fmt, subtype=subtype) as dst:
+            for block in src.blocks(_VERIFY_BLOCK, dtype="float32", always_2d=True):
+                dst.write(block * np.float32(gain))
+        decoded_peak = 0.0
+        with sf.SoundFile(tmp) as check:
+            for block in check.blocks(_VERIFY_BLOCK, dtype="float32", always_2d=True):
+                decoded_peak = max(decoded_peak, float(np.max(np.abs(block))) if block.size else 0.0)
+        if decoded_peak <= ceiling:
+            return
+        gain *= 0.98 * ceiling / decoded_peak  # 2 % (0.18 dB) below: the next encode overshoots a little differently
+    raise AudioIOError(f"{subtype} encoding kept overshooting the {CEILING_DB} dBFS ceiling; write WAV or FLAC instead")
 
 
 @contextmanager
 def atomic_writer(path, sample_rate: int, n_channels: int, fmt: str, subtype: str):
-    """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an audio file is as readable as any other
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
-            yield lambda block: f.write(np.ascontiguousarray(block.T))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success.
+
+    Every block goes through ``finish_block``. Lossy formats are staged as float and encoded
+    at the end, with the decoded peak checked against the ceiling.
+    """
+    with atomic_path(path) as tmp:
+        if subtype.upper() in LOSSY_SUBTYPES:
+            with temp_path(Path(path).with_suffix(".wav")) as staging:
+                with sf.SoundFile(staging, "w", samplerate=sample_rate, channels=n_channels, format="WAV",
+                                  subtype="FLOAT") as f:
+                    yield lambda block: f.write(np.ascontiguousarray(finish_block(block).T))
+                _write_lossy(staging, tmp, sample_rate, n_channels, fmt, subtype)
+        else:
+            with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
+                yield lambda block: f.write(np.ascontiguousarray(finish_block(block, subtype).T))
 
 
 def read_audio(path) -> tuple[np.ndarray, int]:

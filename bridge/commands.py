@@ -39,15 +39,20 @@ def cmd_dream(args, argv) -> int:
         if args.input is not None:
             raise ParameterError(f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input")
         if args.duration is not None and not 0 < args.duration <= 3600:
-            raise ParameterError(f"--duration {args.duration:g} is outside 0..3600 seconds")
+            raise ParameterError(f"--duration {args.duration:g} must be more than 0 and at most 3600 seconds")
         output_format(args.output, None, args.subtype)
-    check_output_path(args.output, args.overwrite, [args.input])
+    inputs = [args.input, args.target, _preset_file(args.preset)]
+    check_output_path(args.output, args.overwrite, inputs)
     if args.target is not None:
+        if params.mode != "target":
+            raise ParameterError(f"--target {args.target} is used only with --set mode=target (the mode is {params.mode!r})")
         probe(args.target)
     elif params.mode == "target":
         raise ParameterError("mode=target needs --target FILE (the sound whose spectrum builds the mask)")
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ParameterError(f"--plot {args.plot} must be a .png file")
+    if args.plot is not None:
+        if not args.plot.lower().endswith(".png"):
+            raise ParameterError(f"--plot {args.plot} must be a .png file")
+        check_output_path(args.plot, args.overwrite, [*inputs, args.output])
 
     from .automation import schedule_for_preset
     from .engine import Dreamer
@@ -82,6 +87,11 @@ def cmd_dream(args, argv) -> int:
     print(f"{args.output}: {seconds:.2f} s dreamed in {stats.seconds:.1f} s "
           f"({seconds / max(stats.seconds, 1e-9):.1f}x real time) on {dreamer.device_type} ({dreamer.backend_name})")
     return 0
+
+
+def _preset_file(preset: str):
+    """The file a ``--preset`` value reads (a factory name or a path), so it is never an output."""
+    return load_preset(preset).path
 
 
 def cmd_batch(args, argv) -> int:
@@ -227,18 +237,33 @@ def cmd_atlas(args, argv) -> int:
 
     from .atlas import run_atlas
 
+    _check_output_dir(args.output)
     dreamer = _atlas_dreamer(args.model, args.device, args.random_weights)
     layers = args.layers if args.layers else list(range(len(dreamer.layer_channels)))
     for layer in layers:
         if not 0 <= layer < len(dreamer.layer_channels):
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
     total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
+    if total == 0 or any(m < 0 for m in args.maps or []):
+        widest = max(dreamer.layer_channels[l] for l in layers)
+        raise ParameterError(f"--maps {' '.join(map(str, args.maps))} selects no feature map; these layers have maps "
+                             f"0..{widest - 1}")
+    if args.iterations < 1 or not 0 < args.seconds <= 600:
+        raise ParameterError("--iterations must be 1 or more and --seconds above 0 and at most 600")
     with tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
         spec = (dreamer.model, dreamer.card) if args.random_weights else args.model
         atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update,
                           jobs=max(1, args.jobs), model_spec=spec)
     print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
     return 0
+
+
+def _check_output_dir(path) -> None:
+    """An output folder: absent (created later) or a folder, never a file."""
+    import os
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ParameterError(f"-o {path} is a file; give a folder (it will be created)")
 
 
 def cmd_sweep(args, argv) -> int:
@@ -253,6 +278,7 @@ def cmd_sweep(args, argv) -> int:
         raise ParameterError(f"sweep values for {args.param} must be numbers (got {' '.join(args.values)})") from None
     for value in values:
         DreamParams().replace(**{args.param: value})  # validates every value first
+    _check_output_dir(args.output)
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     with tqdm(total=len(values), desc=f"sweep {args.param}", disable=args.quiet) as bar:
         run_sweep(dreamer, args.param, values, args.output, args.layer, args.channel, args.iterations, args.seconds,
@@ -317,8 +343,16 @@ def cmd_style(args, argv) -> int:
     probe(args.style)
     output_format(args.output, info, None)
     check_output_path(args.output, args.overwrite, [args.content, args.style])
+    if args.plot is not None:
+        if not args.plot.lower().endswith(".png"):
+            raise ParameterError(f"--plot {args.plot} must be a .png file")
+        check_output_path(args.plot, args.overwrite, [args.content, args.style, args.output])
     if args.iterations < 1:
         raise ParameterError(f"--iterations {args.iterations} must be 1 or more")
+    if not 0 <= args.style_weight <= 1e6:  # NaN fails both comparisons
+        raise ParameterError(f"--style-weight {args.style_weight:g} must be a number from 0 to 1e6")
+    if not 0 < args.learning_rate <= 10:
+        raise ParameterError(f"--learning-rate {args.learning_rate:g} must be a number above 0 and at most 10")
     model, rate = None, 44100
     if args.method == "net":
         from dreambridge.models.zoo import load_model
@@ -330,20 +364,20 @@ def cmd_style(args, argv) -> int:
                 raise ParameterError(f"layer {layer} is outside 0..{model.n_layers - 1} for this model")
     content, content_rate = read_audio(args.content)
     style, style_rate = read_audio(args.style)
-    c = resample(content.mean(axis=0), content_rate, rate)
+    c = resample(content, content_rate, rate)
     s = resample(style.mean(axis=0), style_rate, rate)
     with tqdm(total=args.iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
         out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
                                       args.iterations, args.learning_rate, args.seed,
                                       callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
-    out = resample(out, rate, content_rate)[: content.shape[1]]
-    out = np.pad(out, (0, content.shape[1] - len(out)))
-    write_audio(args.output, np.repeat(out[None], content.shape[0], axis=0), content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
+    out = resample(out, rate, content_rate)[:, : content.shape[1]]
+    out = np.pad(out, ((0, 0), (0, content.shape[1] - out.shape[1])))
+    write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
         from .plots import plot_panels
 
         plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
-                                ("output", out, content_rate, "audio")])
+                                ("output", out.mean(axis=0), content_rate, "audio")])
     print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
           f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
@@ -373,16 +407,24 @@ def cmd_models(args, argv) -> int:
     if args.action == "import":
         return _import_model(args)
     if args.action == "list":
+        from dreambridge.presets.errors import DreamError
+
         default = default_model_name()
         print(f"{'name':28s} {'arch':11s} {'classes':>7s} {'test acc':>8s} {'rate':>6s} {'params':>9s} {'size':>8s}")
+        broken = 0
         for name in list_models():
-            card = describe(name)
+            try:
+                card = describe(name)
+            except DreamError as exc:
+                broken += 1
+                print(f"dreambridge models: skipped {name}: {exc}", file=sys.stderr)
+                continue
             acc = card.get("test_accuracy")
             size = _dir_size(name)
             print(f"{name + (' (default)' if name == default else ''):28s} {card['architecture']['arch']:11s} "
                   f"{len(card['class_names']):7d} {'-' if acc is None else f'{acc * 100:.1f}%':>8s} "
-                  f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:9d} {size / 1e6:6.1f}MB")
-        return 0
+                  f"{card['architecture']['sample_rate']:6d} {card.get('n_parameters', 0):9d} {size / 1e6:6.1f}MB")
+        return 1 if broken else 0
     card = describe(args.name or "default")
     card = {k: v for k, v in card.items() if k != "training"} | {
         "training": {k: v for k, v in card.get("training", {}).items() if k != "history"}
@@ -494,6 +536,10 @@ def cmd_export(args, argv) -> int:
 def cmd_bench(args, argv) -> int:
     from .bench import format_report, run_bench
 
+    if args.repeats < 1 or args.repeats > 1000:
+        raise ParameterError(f"--repeats {args.repeats} must be 1..1000")
+    if not 0.05 <= args.seconds <= 60:  # NaN fails the comparison too
+        raise ParameterError(f"--seconds {args.seconds:g} must be a number from 0.05 to 60")
     report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
     if args.json:
         print(json.dumps(report))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dreambridge.dsp.normalize import db_to_gain, follow_envelope
+from dreambridge.dsp.normalize import CEILING_DB, db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 from dreambridge.presets.errors import ParameterError
@@ -27,7 +27,6 @@ from .selection import resolve_selection
 
 __all__ = ["Dreamer", "OverlapAdd", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK"]
 
-CEILING_DB = -0.1  # no output sample above -0.1 dBFS
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
@@ -211,7 +210,9 @@ class Dreamer:
             peaks = np.max(np.abs(items), axis=-1)
             start = items / np.maximum(peaks, SILENCE_PEAK)[:, None]
             levels = np.minimum(peaks, ceiling)
-            active = peaks >= SILENCE_PEAK
+            # An excerpt is silent when nothing moves in it: a DC offset alone is inaudible, so it
+            # stays silent as digital silence does (its peak must not become a dreamed level).
+            active = np.max(np.abs(items - items.mean(axis=-1, keepdims=True)), axis=-1) >= SILENCE_PEAK
         elif p.init == "noise":
             start = np.stack([rng.standard_normal(items.shape[-1]) for rng in rngs])
             start /= np.max(np.abs(start), axis=-1, keepdims=True)
