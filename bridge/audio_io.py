@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import signal
@@ -24,7 +25,8 @@ from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.presets.errors import AudioIOError, first_line
 
 __all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio",
-           "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES"]
+           "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES",
+           "describe_os_error"]
 
 
 class AudioInfo:
@@ -365,18 +367,58 @@ def atomic_writer(path, sample_rate: int, n_channels: int, fmt: str, subtype: st
     """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success.
 
     Every block goes through ``finish_block``. Lossy formats are staged as float and encoded
-    at the end, with the decoded peak checked against the ceiling.
+    at the end, with the decoded peak checked against the ceiling. A write that fails (disk
+    full, device gone) raises ``AudioIOError`` naming the file and the cause.
     """
     with atomic_path(path) as tmp:
-        if subtype.upper() in LOSSY_SUBTYPES:
-            with temp_path(Path(path).with_suffix(".wav")) as staging:
-                with sf.SoundFile(staging, "w", samplerate=sample_rate, channels=n_channels, format="WAV",
-                                  subtype="FLOAT") as f:
-                    yield lambda block: f.write(np.ascontiguousarray(finish_block(block).T))
-                _write_lossy(staging, tmp, sample_rate, n_channels, fmt, subtype)
-        else:
-            with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
-                yield lambda block: f.write(np.ascontiguousarray(finish_block(block, subtype).T))
+        try:
+            if subtype.upper() in LOSSY_SUBTYPES:
+                with temp_path(Path(path).with_suffix(".wav")) as staging:
+                    with sf.SoundFile(staging, "w", samplerate=sample_rate, channels=n_channels, format="WAV",
+                                      subtype="FLOAT") as f:
+                        yield lambda block: f.write(np.ascontiguousarray(finish_block(block).T))
+                    _write_lossy(staging, tmp, sample_rate, n_channels, fmt, subtype)
+            else:
+                with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
+                    yield lambda block: f.write(np.ascontiguousarray(finish_block(block, subtype).T))
+        except sf.SoundFileError as exc:
+            raise AudioIOError(_write_failure(Path(path), exc)) from None
+
+
+def _write_failure(path: Path, exc: BaseException) -> str:
+    """One line for a failed audio write: libsndfile says only "System error" for a full disk."""
+    try:
+        stats = os.statvfs(path.parent)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        free = None
+    if free is not None and free < 256 * 1024:
+        return f"cannot write {path}: no space left on the device ({free // 1024} KiB free); free some space or write elsewhere"
+    return f"cannot write {path} ({first_line(exc) or 'system error'}); check the disk and the folder's permissions"
+
+
+_ERRNO_TEXT = {
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or write elsewhere",
+    errno.EACCES: "permission denied; check the permissions of the file and its folder",
+    errno.EPERM: "operation not permitted; check the permissions of the file and its folder",
+    errno.EROFS: "the file system is read-only; write to another folder",
+    errno.EISDIR: "is a folder; give a file name",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
+    errno.EMFILE: "too many open files; close some programs and try again",
+    errno.EIO: "input/output error on the device; check the disk",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: the path and what to do (full disk, permissions, read-only...)."""
+    text = _ERRNO_TEXT.get(exc.errno, f"{exc.strerror or first_line(exc)}; check the path and the disk")
+    name = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        name = f"{name} -> {exc.filename2}"
+    return f"{name}: {text}" if name else text
 
 
 def read_audio(path) -> tuple[np.ndarray, int]:

@@ -519,6 +519,8 @@ def cmd_export(args, argv) -> int:
     out = Path(args.output)
     if out.suffix != ".onnx":
         raise ExportError(f"output {out} must end in .onnx")
+    if out.is_dir():
+        raise ExportError(f"output {out} is a folder; give a file name ending in .onnx")
     if out.exists() and not args.overwrite:
         raise ExportError(f"output {out} already exists; pass --overwrite to replace it")
     if not out.parent.exists():

@@ -17,7 +17,7 @@ from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
 
 from .automation import CcState
 
-__all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
+__all__ = ["check_fx_targets", "LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
 
 # Sensible controller ranges for MIDI learn (param -> (range, curve)).
 DEFAULT_RANGES = {
@@ -104,6 +104,22 @@ def apply_fx_values(values: dict, chains: dict) -> None:
         chain = chains.get(m.group(1))
         if chain is not None:
             chain.set_param(int(m.group(2)), m.group(3), value)
+
+
+def check_fx_targets(midi_map: MidiMap, chains: dict) -> None:
+    """Every ``fx.pre.N.NAME`` / ``fx.post.N.NAME`` a map binds must name a plugin in the chain and
+    one of its parameters; otherwise one clear error (not a knob that silently does nothing)."""
+    for mapping in midi_map.cc:
+        m = FX_PARAM.match(mapping.param)
+        if not m:
+            continue
+        side, index, name = m.group(1), int(m.group(2)), m.group(3)
+        chain = chains.get(side)
+        size = len(chain) if chain is not None else 0
+        if index >= size:
+            raise ParameterError(f"{midi_map.path}: CC {mapping.cc} is mapped to {mapping.param}, but the preset's "
+                                 f"[[fx.{side}]] chain has {size} plugin(s); fix the map or the preset")
+        chain.check_param(index, name)
 
 
 def learn(param: str, map_path, port: str | None = None, virtual: str | None = None, timeout: float = 60.0) -> dict:

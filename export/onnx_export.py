@@ -108,10 +108,14 @@ def _atomic_write(path: Path, data: bytes, report: dict) -> Path:
     report_path = path.with_suffix(".validation.json")
     for target, payload in ((path, data), (report_path, (json.dumps(report, indent=2) + "\n").encode())):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        finally:  # a full disk or a signal must not leave a .tmp behind
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return report_path
 
 

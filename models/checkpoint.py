@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dreambridge.presets.errors import ModelLoadError, first_line
+from dreambridge.presets.shape import ANY, Integer, ListOf, Null, Number, OneOf, Table, Text, check
 
 from .nets import RawAudioNet, build_model
 
@@ -24,6 +25,16 @@ __all__ = ["WEIGHTS_NAME", "CARD_NAME", "sha256_file", "save_checkpoint", "load_
 
 WEIGHTS_NAME = "weights.safetensors"
 CARD_NAME = "model.json"
+CARD_SHAPE = Table({
+    "architecture": Table({"arch": Text(), "n_classes": Integer(1, 1_000_000), "sample_rate": Integer(1000, 768_000),
+                           "layers": ListOf(Table(others=ANY))}, required=("arch", "n_classes"), others=ANY),
+    "class_names": ListOf(Text(), 1),
+    "weights": Text(pattern=r"[^/\\]+"),  # a file inside the model directory, never a path out of it
+    "weights_sha256": Text(pattern="[0-9a-f]{64}"),
+    "n_parameters": Integer(0),
+    "test_accuracy": OneOf(Number(0, 1), Null()),
+    "name": Text(),
+}, others=ANY, label="a model card (a JSON object)")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -86,9 +97,9 @@ def read_card(directory: str | os.PathLike) -> dict:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: not a readable JSON model card ({exc}); rebuild or re-copy the model") from None
     for key in ("architecture", "weights_sha256", "class_names"):
-        if key not in card:
+        if not isinstance(card, dict) or key not in card:
             raise ModelLoadError(f"{path}: the card lacks {key!r}; it was not written by dreambridge")
-    return card
+    return check(card, CARD_SHAPE, str(path), ModelLoadError)
 
 
 def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[RawAudioNet, dict]:

@@ -21,7 +21,7 @@ import re
 
 from .errors import ParameterError
 
-__all__ = ["Shape", "Number", "Integer", "Text", "Flag", "ListOf", "Table", "OneOf", "ANY", "SCALAR", "check"]
+__all__ = ["Shape", "Number", "Integer", "Text", "Flag", "Null", "ListOf", "Table", "OneOf", "ANY", "SCALAR", "check"]
 
 
 class ShapeMismatch(Exception):
@@ -107,6 +107,15 @@ class Flag(Shape):
 
     def validate(self, value, path):
         if not isinstance(value, bool):
+            self.fail(value, path)
+        return value
+
+
+class Null(Shape):
+    description = "null"
+
+    def validate(self, value, path):
+        if value is not None:
             self.fail(value, path)
         return value
 
