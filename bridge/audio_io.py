@@ -282,6 +282,10 @@ def atomic_path(path):
 
 
 def _on_signal(signum, frame):
+    import sys
+
+    if signum != signal.SIGINT:
+        print(f"dreambridge: stopped by {signal.Signals(signum).name}; no partial output was left", file=sys.stderr)
     for tmp in list(_LIVE_TEMPS):
         try:
             os.unlink(tmp)
@@ -335,7 +339,10 @@ def finish_block(block: np.ndarray, subtype: str = "FLOAT") -> np.ndarray:
     ceiling = db_to_gain(CEILING_DB)
     bits = _PCM_BITS.get(subtype.upper())
     if bits is None:
-        return np.clip(block, -ceiling, ceiling).astype(np.float32)
+        top = np.float32(ceiling)
+        if top > ceiling:  # float32 rounds the ceiling up: take the float just under it
+            top = np.nextafter(top, np.float32(0))
+        return np.clip(block.astype(np.float32), -top, top)
     scale = 2.0 ** (bits - 1)
     top = np.floor(ceiling * scale)
     codes = np.clip(np.rint(block.astype(np.float64) * scale), -top, top).astype(np.int64)

@@ -128,12 +128,13 @@ def cmd_live(args, argv) -> int:
     from .engine import Dreamer
     from .fx import build_chain
     from .live import run_live
-    from .midi import LiveControl, open_input
+    from .midi import LiveControl, check_fx_targets, open_input
 
     params = resolve_params(args.preset, args.sets, args.seed)
     preset = load_preset(args.preset)
     midi_map = load_midi_map(args.midi_map or PRESET_DIR / "midi" / "8-knob.toml")
     pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    check_fx_targets(midi_map, {"pre": pre, "post": post})
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     control = LiveControl(midi_map, params)
     midi_in = None

@@ -101,7 +101,7 @@ class DreamParams:
             if not lo <= v <= hi:
                 raise ParameterError(f"{name}={v:g} is outside {lo:g}..{hi:g} ({PARAM_DOCS[name][0]}); choose a value in that range")
 
-        in_range("layer", 0, 31)
+        in_range("layer", 0, 1023)  # the model's own count is checked when it is attached (Dreamer)
         in_range("channel", -1, 4095)
         in_range("iterations", 0, 100000)
         in_range("learning_rate", 0, 10)
