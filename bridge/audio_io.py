@@ -327,26 +327,31 @@ def finish_block(block: np.ndarray, subtype: str = "FLOAT") -> np.ndarray:
     """The one place every output block passes before it is written (after any post-fx).
 
     Non-finite samples are an error (never a file); samples are clipped to the ceiling
-    (``CEILING_DB``). For integer PCM subtypes the block is quantised here, symmetrically, to
-    codes whose decoded value is at most the ceiling (libsndfile's own float->int scaling is
-    asymmetric and lets a negative peak land 0.00002 dB over). Returns float32 for float
-    and lossy subtypes, int32 (left-aligned codes, as libsndfile reads them) for PCM.
+    (``CEILING_DB``), and the bound is the one that still decodes at or under it: for float
+    subtypes the float32 just below -0.1 dBFS (float32 rounds the ceiling itself up), for
+    integer PCM ``+-floor(ceiling * 2**(bits-1)) / 2**(bits-1)``, a code that libsndfile writes
+    exactly whichever way it scales (it rounds negative samples with 2**(bits-1), so an
+    unrounded bound let negative peaks land at -0.09998 dBFS). Returns float32 (float64 for
+    PCM_32, whose codes float32 cannot hold).
     """
     block = np.asarray(block)
     if not np.all(np.isfinite(block)):
         raise AudioIOError("the audio to write holds NaN or Inf samples (an effect in [[fx.post]] with an infinite or "
                            "NaN setting, or a diverged dream); fix the preset or parameters")
+    top = _ceiling_for(subtype)
+    if subtype.upper() == "PCM_32":
+        return np.clip(block.astype(np.float64), -top, top)
+    return np.clip(block.astype(np.float32), np.float32(-top), np.float32(top))
+
+
+def _ceiling_for(subtype: str) -> float:
     ceiling = db_to_gain(CEILING_DB)
     bits = _PCM_BITS.get(subtype.upper())
-    if bits is None:
-        top = np.float32(ceiling)
-        if top > ceiling:  # float32 rounds the ceiling up: take the float just under it
-            top = np.nextafter(top, np.float32(0))
-        return np.clip(block.astype(np.float32), -top, top)
-    scale = 2.0 ** (bits - 1)
-    top = np.floor(ceiling * scale)
-    codes = np.clip(np.rint(block.astype(np.float64) * scale), -top, top).astype(np.int64)
-    return (codes << (32 - bits)).astype(np.int32)
+    if bits is not None:
+        scale = 2.0 ** (bits - 1)
+        return float(np.floor(ceiling * scale) / scale)
+    top = np.float32(ceiling)
+    return float(np.nextafter(top, np.float32(0)) if float(top) > ceiling else top)
 
 
 def _write_lossy(staging: str, tmp: str, sample_rate: int, n_channels: int, fmt: str, subtype: str) -> None:
