@@ -26,7 +26,7 @@ from dreambridge.presets.errors import AudioIOError, first_line
 
 __all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio",
            "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES",
-           "describe_os_error"]
+           "describe_os_error", "exit_on_signal"]
 
 
 class AudioInfo:
@@ -281,16 +281,27 @@ def atomic_path(path):
         os.replace(tmp, path)
 
 
-def _on_signal(signum, frame):
-    import sys
-
-    if signum != signal.SIGINT:
-        print(f"dreambridge: stopped by {signal.Signals(signum).name}; no partial output was left", file=sys.stderr)
+def _remove_live_temps() -> None:
     for tmp in list(_LIVE_TEMPS):
         try:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def exit_on_signal(signum, frame):
+    """For worker processes: remove this process's temporary files and exit at once, quietly
+    (the parent reports; a worker still loading its model has nothing to unwind)."""
+    _remove_live_temps()
+    os._exit(128 + signum)
+
+
+def _on_signal(signum, frame):
+    import sys
+
+    if signum != signal.SIGINT:
+        print(f"dreambridge: stopped by {signal.Signals(signum).name}; no partial output was left", file=sys.stderr)
+    _remove_live_temps()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)

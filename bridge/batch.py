@@ -191,10 +191,10 @@ def _worker_init(settings: BatchSettings, threads: int):
 
     import torch
 
-    from .audio_io import _on_signal
+    from .audio_io import exit_on_signal
 
-    for name in ("SIGTERM", "SIGHUP"):  # the parent's signals end the worker cleanly (its .part removed)
-        signal.signal(getattr(signal, name), _on_signal)
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent reports; a worker removes its .part and goes
+        signal.signal(getattr(signal, name), exit_on_signal)
     torch.set_num_threads(max(1, threads))
     _DREAMER = _make_dreamer(settings)
 
