@@ -57,6 +57,7 @@ class Case:
     process: bool = False  # run as a real process (signals, FIFOs, env)
     timeout: float = 120
     signal: str = ""  # send this signal once the command's first .part file exists
+    scenario: object = None  # (folder, env, argv) -> (rc, stdout, stderr): several commands in a row
 
 
 @dataclass
@@ -313,7 +314,11 @@ def run_case(case: Case, env: Env, root: Path) -> Outcome:
     built = case.setup(folder, env)
     argv, env_vars = (built if isinstance(built, tuple) else (built, None))
     before = hashes(folder)
-    rc, out, err, escaped = run_cli([str(a) for a in argv], case.process, case.timeout, env_vars, folder, case.signal)
+    if case.scenario is not None:
+        rc, out, err = case.scenario(folder, env, [str(a) for a in argv])
+        escaped = False
+    else:
+        rc, out, err, escaped = run_cli([str(a) for a in argv], case.process, case.timeout, env_vars, folder, case.signal)
     outcome = Outcome(case.group, case.name, rc, seconds=time.perf_counter() - t0)
     outcome.traceback = escaped or "Traceback" in err
     outcome.message = next((line for line in err.splitlines() if "error" in line or "failed" in line), "")[:200]
@@ -455,6 +460,18 @@ def _cases() -> list[Case]:
              expect="fail", check=lambda f, rc, o, e: "out.wav was written" if (f / "out.wav").exists() else None))
     add(Case(7, "unreadable-input", lambda f, env: _dream(f, str(f / "nope.wav"), env=env), expect="fail"))
 
+    # 8. two batches into one folder: the second is refused in one line, the first finishes
+    add(Case(8, "two-batches-one-folder", _stems_batch, scenario=_two_batches, expect="fail",
+             check=lambda f, rc, o, e: None if "another batch" in e and "first rc=0" in o else f"first batch: {o}"))
+
+    # 12. output bytes and --jobs: a resume under another job count matches a clean run under that count
+    add(Case(12, "resume-under-other-jobs", _stems_batch, scenario=_jobs_resume, expect="ok",
+             check=lambda f, rc, o, e: None if "identical" in o else o))
+
+    # 15. resume: a moved folder skips its finished files; a damaged output is redone
+    add(Case(15, "resume-moved-folder", _stems_batch, scenario=_moved_resume, expect="ok",
+             check=lambda f, rc, o, e: None if "skipped=2 redone=1 identical" in o else o))
+
     # 9. valid TOML/JSON of the wrong shape
     for label, body in [("sequence-5", "sequence = 5\n"), ("fx-pre-numbers", "[fx]\npre = [1, 2]\n"), ("params-5", "params = 5\n"),
                         ("fx-text", 'fx = "x"\n'), ("sequence-time-text", '[[sequence]]\ntime = "a"\nlayer = 1\n'),
@@ -593,6 +610,52 @@ def _fx_map_case(f: Path, env: Env):
     p = preset(f, '[[fx.post]]\nplugin = "Gain"\ngain_db = 0\n')
     mp = midimap(f, '[[cc]]\ncc = 20\nparam = "fx.post.3.gain_db"\nrange = [-6.0, 6.0]\n')
     return ["live", "--model", env.model, "--preset", p, "--midi-map", mp, "--duration", "0.1"]
+
+
+def _stems_batch(f: Path, env: Env):
+    (f / "in").mkdir()
+    for i in range(2):
+        wav(f / "in" / f"s{i}.wav", tone(1.5, seed=i))
+    return ["batch", f / "in", "--quiet", "--model", env.model, "--set", "iterations=6", "--set", "excerpt_seconds=0.5"]
+
+
+def _two_batches(f: Path, env: Env, argv):
+    exe = [sys.executable, "-m", "dreambridge.bridge.cli"]
+    first = subprocess.Popen(exe + argv + ["-o", str(f / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and first.poll() is None and not list((f / "out").glob(".*.part*")):
+        time.sleep(0.02)
+    rc, out, err, _ = run_cli(argv + ["-o", str(f / "out"), "--overwrite"], False, 120)
+    _, first_err = first.communicate(timeout=300)
+    return rc, out + f"first rc={first.returncode} {first_err[-200:]}", err
+
+
+def _jobs_resume(f: Path, env: Env, argv):
+    one = run_cli(argv + ["-o", str(f / "one")], False, 300)
+    two = run_cli(argv + ["-o", str(f / "two"), "--jobs", "2"], False, 300)
+    again = run_cli(argv + ["-o", str(f / "one"), "--jobs", "2", "--resume"], False, 300)
+    same = all((f / "one" / n).read_bytes() == (f / "two" / n).read_bytes() for n in ("s0_default.wav", "s1_default.wav"))
+    rc = max(one[0], two[0], again[0])
+    return rc, ("identical" if same else "the resumed outputs differ from a clean --jobs 2 run"), one[2] + two[2] + again[2]
+
+
+def _moved_resume(f: Path, env: Env, argv):
+    import shutil
+
+    first = run_cli(argv + ["-o", str(f / "out"), "--json"], False, 300)
+    shutil.move(str(f / "out"), str(f / "moved"))
+    good = (f / "moved" / "s1_default.wav").read_bytes()
+    moved = run_cli(argv + ["-o", str(f / "moved"), "--json", "--resume"], False, 300)
+    (f / "moved" / "s1_default.wav").write_bytes(good[: len(good) // 2])
+    damaged = run_cli(argv + ["-o", str(f / "moved"), "--json", "--resume"], False, 300)
+    try:
+        skipped = len(json.loads(moved[1])["skipped"])
+        redone = len(json.loads(damaged[1])["ok"])
+    except ValueError:
+        return 1, "no JSON summary", moved[2] + damaged[2]
+    same = (f / "moved" / "s1_default.wav").read_bytes() == good
+    rc = max(first[0], moved[0], damaged[0])
+    return rc, f"skipped={skipped} redone={redone} {'identical' if same else 'different'}", moved[2] + damaged[2]
 
 
 def _signal_case(f: Path, env: Env):
