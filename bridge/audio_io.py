@@ -212,7 +212,8 @@ def check_output_path(output, overwrite: bool, inputs=()) -> Path:
         if item is None or not Path(item).exists():
             continue
         if Path(item).resolve() == output.resolve() or (output.exists() and os.path.samefile(item, output)):
-            raise AudioIOError(f"output {output} is also an input ({item}); choose another output path")
+            raise AudioIOError(f"output {output} is the input file {item} (a command never writes over what it "
+                               "reads); choose another output path")
     if output.is_dir():
         raise AudioIOError(f"output {output} is a folder; give a file name, e.g. {output / 'out.wav'}")
     if output.exists() and not overwrite:
