@@ -24,7 +24,8 @@ import soundfile as sf
 from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.presets.errors import AudioIOError, first_line
 
-__all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio",
+__all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format",
+           "check_output_path", "read_audio", "write_audio",
            "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES",
            "describe_os_error", "exit_on_signal"]
 
@@ -51,7 +52,8 @@ def check_input_file(path, what: str = "input file") -> Path:
     except FileNotFoundError:
         raise AudioIOError(f"{what} {path} does not exist; check the path") from None
     except OSError as exc:
-        raise AudioIOError(f"{what} {path} cannot be opened ({exc.strerror}); check the path and its permissions") from None
+        raise AudioIOError(f"{what} {path} cannot be opened ({exc.strerror}); check the path and its permissions") \
+            from None
     if stat.S_ISDIR(mode):
         raise AudioIOError(f"{path} is a folder; give an audio file")
     if not stat.S_ISREG(mode):
@@ -86,7 +88,8 @@ _VERIFY_BLOCK = 1 << 16
 
 
 def _decode_error(info: AudioInfo, position: int, exc: BaseException) -> AudioIOError:
-    return AudioIOError(f"{info.path}: the audio is corrupt at sample {position} ({position / info.sample_rate:.3f} s): "
+    return AudioIOError(f"{info.path}: the audio is corrupt at sample {position} "
+                        f"({position / info.sample_rate:.3f} s): "
                         f"{first_line(exc)}; repair or re-export the file")
 
 
@@ -101,7 +104,8 @@ def _check_block(info: AudioInfo, block: np.ndarray, position: int) -> None:
     if peak > FULL_SCALE:
         bad = position + int(np.argmax(np.max(np.abs(block), axis=0) > FULL_SCALE))
         raise AudioIOError(
-            f"{info.path}: float samples exceed full scale (|x| = {peak:.4g}, {20 * np.log10(peak):+.1f} dBFS, first at "
+            f"{info.path}: float samples exceed full scale (|x| = {peak:.4g}, {20 * np.log10(peak):+.1f} dBFS, "
+            "first at "
             f"{bad / info.sample_rate:.3f} s); normalise the file to 0 dBFS or below (e.g. sox IN OUT norm -0.1)")
 
 
@@ -121,7 +125,8 @@ def _verify(info: AudioInfo) -> None:
     except (RuntimeError, ValueError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
         raise _decode_error(info, n_read, exc) from None
     if n_read < info.n_samples:
-        raise AudioIOError(f"{info.path}: truncated: the header promises {info.n_samples} samples, only {n_read} decode; "
+        raise AudioIOError(f"{info.path}: truncated: the header promises {info.n_samples} samples, only {n_read} "
+                           "decode; "
                            "repair or re-export the file")
 
 
@@ -151,7 +156,8 @@ class BlockReader:
             return
         real = max(0, min(stop, self.info.n_samples) - end)
         try:
-            block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
+            block = self.file.read(real, dtype="float32", always_2d=True).T if real else \
+                np.zeros((self.info.n_channels, 0), np.float32)
         except (RuntimeError, ValueError, OSError) as exc:  # a decoder error mid-file (soundfile.LibsndfileError)
             raise _decode_error(self.info, end, exc) from None
         if block.shape[1] < real:
@@ -195,7 +201,8 @@ def output_format(path, like: AudioInfo | None = None, subtype: str | None = Non
         if like is not None and like.format == fmt:
             subtype = like.subtype
         else:
-            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS",
+                       "MP3": "MPEG_LAYER_III"}[fmt]
     subtype = subtype.upper()
     if not sf.check_format(fmt, subtype):
         valid = ", ".join(sorted(sf.available_subtypes(fmt)))
@@ -403,7 +410,8 @@ def atomic_writer(path, sample_rate: int, n_channels: int, fmt: str, subtype: st
                         yield lambda block: f.write(np.ascontiguousarray(finish_block(block).T))
                     _write_lossy(staging, tmp, sample_rate, n_channels, fmt, subtype)
             else:
-                with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
+                with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt,
+                                  subtype=subtype) as f:
                     yield lambda block: f.write(np.ascontiguousarray(finish_block(block, subtype).T))
         except sf.SoundFileError as exc:
             raise AudioIOError(_write_failure(Path(path), exc)) from None
@@ -417,7 +425,8 @@ def _write_failure(path: Path, exc: BaseException) -> str:
     except OSError:
         free = None
     if free is not None and free < 256 * 1024:
-        return f"cannot write {path}: no space left on the device ({free // 1024} KiB free); free some space or write elsewhere"
+        return (f"cannot write {path}: no space left on the device ({free // 1024} KiB free); free some space or "
+                "write elsewhere")
     return f"cannot write {path} ({first_line(exc) or 'system error'}); check the disk and the folder's permissions"
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 from dreambridge.presets.errors import DreamError, ParameterError, first_line
 from dreambridge.presets.shape import Integer, Table, Text, check
 
-__all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "describe_failure", "MANIFEST_NAME"]
+__all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch",
+           "describe_failure", "MANIFEST_NAME"]
 
 MANIFEST_NAME = ".dreambridge-batch.json"
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}  # what ``dream`` reads, folders included
@@ -134,7 +135,8 @@ def _load_manifest(out_dir: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ParameterError(f"{path}: unreadable batch manifest ({first_line(exc)}); delete it to start afresh") from None
+        raise ParameterError(f"{path}: unreadable batch manifest ({first_line(exc)}); delete it to start afresh") \
+            from None
     return check(data, MANIFEST_SHAPE, str(path))
 
 
@@ -340,8 +342,8 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
 
     def record(result):
         if result["ok"]:
-            manifest[_relative(out_dir, result["output"])] = {"key": next(j.key for j in todo if j.output == result["output"]),
-                                                               "input": result["input"], "status": "done",
+            key = next(j.key for j in todo if j.output == result["output"])
+            manifest[_relative(out_dir, result["output"])] = {"key": key, "input": result["input"], "status": "done",
                                                                "size": result["size"], "sha256": result["sha256"]}
             _save_manifest(out_dir, manifest)
             summary["ok"].append(result)
@@ -377,8 +379,9 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
                     record(result)
                     overall.update(1)
                     if result["ok"] and progress:
-                        overall.write(f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time")
-            except BaseException:  # a signal or Ctrl-C: stop the workers now (each removes its .part) instead of waiting
+                        speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
+                        overall.write(f"{result['output']}: {speed:.1f}x real time")
+            except BaseException:  # a signal or Ctrl-C: stop the workers now (each removes its .part), not later
                 for process in list(getattr(pool, "_processes", {}).values()):
                     process.terminate()
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -189,7 +189,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
     p.add_argument("--repeats", type=int, default=5)
     for command in sub.choices.values():  # --debug after the command works too
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error")
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
 
 

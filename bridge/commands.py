@@ -45,7 +45,8 @@ def cmd_dream(args, argv) -> int:
     check_output_path(args.output, args.overwrite, inputs)
     if args.target is not None:
         if params.mode != "target":
-            raise ParameterError(f"--target {args.target} is used only with --set mode=target (the mode is {params.mode!r})")
+            raise ParameterError(f"--target {args.target} is used only with --set mode=target "
+                                 f"(the mode is {params.mode!r})")
         probe(args.target)
     elif params.mode == "target":
         raise ParameterError("mode=target needs --target FILE (the sound whose spectrum builds the mask)")

@@ -80,7 +80,8 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
         def losses():
             taps, _ = net.forward_taps(x[:, None], upto=deepest)
             content_loss = ((taps[content_layer] - target_content) ** 2).mean()
-            style_loss = sum(((_gram(taps[l]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12) for l, g in target_grams.items())
+            style_loss = sum(((_gram(taps[l]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12)
+                             for l, g in target_grams.items())
             return content_loss, style_loss / max(len(target_grams), 1)
 
         history = _optimise(x, losses, iterations, learning_rate, style_weight, callback)
@@ -108,5 +109,6 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
     if not np.all(np.isfinite(out)):
         from dreambridge.presets.errors import ParameterError
 
-        raise ParameterError("style transfer diverged (the output holds NaN or Inf); lower --learning-rate or --style-weight")
+        raise ParameterError("style transfer diverged (the output holds NaN or Inf); "
+                             "lower --learning-rate or --style-weight")
     return (0.9 * out / max(float(np.max(np.abs(out))), 1e-9)).astype(np.float32), history

@@ -136,7 +136,8 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors raises several types; all mean "bad weights"
         raise ModelLoadError(f"{weights}: weights do not fit architecture {arch['arch']!r} ({first_line(exc)})") from None
-    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    bad = [name for name, tensor in state.items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     if bad:
         raise ModelLoadError(f"{weights}: tensor {bad[0]!r} holds NaN or Inf ({len(bad)} tensor(s) in all); "
                              "the model is broken, retrain it or re-copy a good one")

@@ -35,7 +35,8 @@ _FX_ENTRY = Table({"plugin": Text(), "vst3": Text()}, others=SCALAR, label="a ta
 PRESET_SHAPE = Table({
     "schema": SCALAR, "name": Text(), "description": Text(),
     "params": Table(others=SCALAR, label="a table of name = value ([params])"),
-    "sequence": ListOf(Table({"time": Number(0, 1e6)}, required=("time",), others=SCALAR), label="a list of [[sequence]] tables"),
+    "sequence": ListOf(Table({"time": Number(0, 1e6)}, required=("time",), others=SCALAR),
+                       label="a list of [[sequence]] tables"),
     "fx": Table({"pre": ListOf(_FX_ENTRY, label="a list of [[fx.pre]] tables"),
                  "post": ListOf(_FX_ENTRY, label="a list of [[fx.post]] tables")}, label="a table ([fx])"),
 })
@@ -65,7 +66,8 @@ def read_toml(path: Path, shape: Table, what: str) -> dict:
 
     try:
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-            raise ParameterError(f"{what} file {path} is not a regular file (a folder, pipe or device); give a .toml file")
+            raise ParameterError(f"{what} file {path} is not a regular file (a folder, pipe or device); "
+                                 "give a .toml file")
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ParameterError(f"{what} file {path} does not exist") from None
