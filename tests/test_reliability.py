@@ -337,6 +337,34 @@ def test_disk_full_export_leaves_no_tmp(full_disk, tiny_model_dir):
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
 
 
+@pytest.fixture
+def read_only_dir(tmp_path):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True, text=True) \
+        if shutil.which("mount") else None
+    if proc is None or proc.returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root/CAP_SYS_ADMIN)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_read_only_folder_is_one_line_for_every_writer(tmp_path, read_only_dir, tiny_model_dir):
+    src = wav(tmp_path / "in.wav")
+    before = _sha(src)
+    for args in (["dream", src, "-o", read_only_dir / "o.wav", "--quiet", "--model", tiny_model_dir, *FAST],
+                 ["dream", src, "-o", tmp_path / "o.wav", "--plot", read_only_dir / "p.png", "--quiet", "--model",
+                  tiny_model_dir, *FAST],
+                 ["batch", src, "-o", read_only_dir, "--quiet", "--model", tiny_model_dir, *FAST],
+                 ["export", tiny_model_dir, "-o", read_only_dir / "m.onnx"]):
+        proc = run_cli(*args)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "read-only" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "o.wav").exists() and _sha(src) == before
+
+
 # -- signals and kill -9 -------------------------------------------------------------------------
 def _start(args, **kw):
     exe = shutil.which("dreambridge")
