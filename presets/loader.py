@@ -61,13 +61,11 @@ class Preset:
 
 def read_toml(path: Path, shape: Table, what: str) -> dict:
     """Read a hand-edited TOML file: ``schema = 1``, then the declared ``shape`` (see ``shape``)."""
-    import os
-    import stat
+    from .fileutil import check_input_file
 
     try:
-        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-            raise ParameterError(f"{what} file {path} is not a regular file (a folder, pipe or device); "
-                                 "give a .toml file")
+        if path.exists():
+            check_input_file(path, f"{what} file", ParameterError)
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ParameterError(f"{what} file {path} does not exist") from None

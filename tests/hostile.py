@@ -92,7 +92,7 @@ class Env:
             import torch
 
             from dreambridge.models.checkpoint import save_checkpoint
-            from dreambridge.models.nets import build_model
+            from dreambridge.models.factory import build_model
 
             torch.manual_seed(0)
             self._model = self.root / "models" / "tiny"

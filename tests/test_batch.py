@@ -122,7 +122,7 @@ def test_resume_redoes_an_output_killed_between_rename_and_record(tmp_path, rng,
     args = ["--model", tiny_model_dir, "--quiet", "--set", "iterations=3", "--set", "excerpt_seconds=0.5"]
     out = tmp_path / "out"
     assert run_cli("batch", folder, "-o", out, *args).returncode == 0
-    from dreambridge.bridge.batch import MANIFEST_NAME
+    from dreambridge.bridge.io.batch import MANIFEST_NAME
 
     manifest_path = out / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
@@ -206,7 +206,7 @@ def test_bad_automation_and_map_are_clear_errors(tmp_path, rng, tiny_model_dir):
 
 
 def test_sequence_preset_changes_parameters_over_time():
-    from dreambridge.bridge.automation import schedule_for_preset
+    from dreambridge.bridge.engine.schedule import schedule_for_preset
     from dreambridge.presets import load_preset
 
     schedule = schedule_for_preset(load_preset("bisig-exp2-sequence"))

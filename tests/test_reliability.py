@@ -185,7 +185,7 @@ ENTRY = st.dictionaries(st.sampled_from(["key", "input", "status", "size", "sha2
 @PROPERTY
 @given(doc=st.one_of(JSON_VALUES, st.dictionaries(st.text(min_size=1, max_size=8), ENTRY, max_size=3)))
 def test_any_batch_manifest_loads_or_gives_one_error(tmp_path, doc):
-    from dreambridge.bridge.batch import MANIFEST_NAME, _load_manifest
+    from dreambridge.bridge.io.batch import MANIFEST_NAME, _load_manifest
     from dreambridge.presets.errors import ParameterError
 
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(doc))
@@ -228,7 +228,7 @@ SUBTYPES = [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FL
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gain=st.floats(0, 1e6), fmt=st.sampled_from(SUBTYPES), seed=st.integers(0, 2**16))
 def test_whatever_is_written_decodes_finite_and_under_the_ceiling(tmp_path, gain, fmt, seed):
-    from dreambridge.bridge.audio_io import atomic_writer
+    from dreambridge.bridge.io.audio import atomic_writer
 
     audio = (np.random.default_rng(seed).standard_normal((2, 4410)) * gain).astype(np.float32)
     path = tmp_path / f"o.{fmt[0].lower().replace('aiff', 'aif')}"
@@ -240,7 +240,7 @@ def test_whatever_is_written_decodes_finite_and_under_the_ceiling(tmp_path, gain
 
 
 def test_non_finite_blocks_are_an_error_and_leave_nothing(tmp_path):
-    from dreambridge.bridge.audio_io import atomic_writer
+    from dreambridge.bridge.io.audio import atomic_writer
     from dreambridge.presets.errors import AudioIOError
 
     for bad in (np.nan, np.inf, -np.inf):
@@ -252,7 +252,7 @@ def test_non_finite_blocks_are_an_error_and_leave_nothing(tmp_path):
 
 
 def test_pcm16_peaks_at_the_ceiling_code_both_ways(tmp_path):
-    from dreambridge.bridge.audio_io import write_audio
+    from dreambridge.bridge.io.audio import write_audio
 
     write_audio(tmp_path / "o.wav", np.array([[1.0, -1.0, 0.5]], np.float32), 44100, "PCM_16")
     codes, _ = sf.read(str(tmp_path / "o.wav"), dtype="int16")
@@ -275,7 +275,7 @@ def _writable():
 def test_corrupt_audio_reads_or_gives_one_audio_error(tmp_path, fmt, subtype, how):
     from hostile import corrupt
 
-    from dreambridge.bridge.audio_io import probe, read_audio
+    from dreambridge.bridge.io.audio import probe, read_audio
     from dreambridge.presets.errors import AudioIOError
 
     path = tmp_path / f"in.{fmt.lower()}"

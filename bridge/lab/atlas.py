@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary
 from dreambridge.presets import DreamParams
-
-from .analysis import INBAND_HZ, stride_grids
+from dreambridge.presets.fileutil import atomic_write_text
 
 __all__ = ["atlas_params", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
 
@@ -83,9 +83,7 @@ def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: 
              "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
     entry.update(_measure(y, rate, grid_hz))
     meta_path = out_dir / "maps" / f"{key}.json"
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entry))
-    os.replace(tmp, meta_path)
+    atomic_write_text(meta_path, json.dumps(entry))
     return entry
 
 
@@ -95,7 +93,7 @@ _WORKER = {}
 def _worker_init(model_spec, device: str, threads: int):
     import torch
 
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
 
     torch.set_num_threads(max(1, threads))
     _WORKER["dreamer"] = Dreamer(model_spec, DreamParams(), device=device)

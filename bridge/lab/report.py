@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary, spectral_centroid, spectral_flatness
 from dreambridge.presets import DreamParams
-
-from .analysis import INBAND_HZ, stride_grids
 
 __all__ = ["artefact_report", "format_artefact_report"]
 
@@ -79,7 +78,7 @@ def findings_report(dreamer, random_dreamer, out_dir, n_maps: int = 6, iteration
     model (same maps, same noise) and three sweeps (cutoff, offset, smoothing)."""
     from pathlib import Path
 
-    from .atlas import run_atlas, run_sweep
+    from dreambridge.bridge.lab.atlas import run_atlas, run_sweep
 
     out_dir = Path(out_dir)
     rng = np.random.default_rng(0)
@@ -99,7 +98,7 @@ def findings_report(dreamer, random_dreamer, out_dir, n_maps: int = 6, iteration
 
 
 def _atlas_stats(atlas: dict) -> dict:
-    from .atlas import FEATURES
+    from dreambridge.bridge.lab.atlas import FEATURES
 
     maps = atlas["maps"]
     layers = sorted({m["layer"] for m in maps})
@@ -122,7 +121,7 @@ def _atlas_stats(atlas: dict) -> dict:
 
 
 def _sweep_stats(sweep: dict) -> dict:
-    from .atlas import FEATURES
+    from dreambridge.bridge.lab.atlas import FEATURES
 
     xs = np.array([r["value"] for r in sweep["rows"]], dtype=np.float64)
     out = {"values": xs.tolist()}
@@ -177,11 +176,10 @@ def stem_report(model, presets: list[str], stems_dir, device: str = "auto", prog
     """Dream every stem of a folder with each preset and measure the three judging numbers."""
     from pathlib import Path
 
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.io.audio import read_audio
+    from dreambridge.bridge.lab.analysis import compare_signals
     from dreambridge.presets import load_preset
-
-    from .analysis import compare_signals
-    from .audio_io import read_audio
-    from .engine import Dreamer
 
     stems = sorted(Path(stems_dir).glob("*.wav"))
     if not stems:
@@ -241,8 +239,8 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
     (1.0 = as spread as the whole pool); ``centroid_spread_octaves`` is the range of its
     maps' spectral centroids.
     """
-    from .atlas import atlas_params
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import atlas_params
 
     raw = {}
     for name in models:

@@ -9,12 +9,7 @@
 
 from __future__ import annotations
 
-import errno
-import glob
 import os
-import signal
-import stat
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,11 +18,11 @@ import soundfile as sf
 
 from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.presets.errors import AudioIOError, first_line
+from dreambridge.presets.fileutil import atomic_path, temp_path
+from dreambridge.presets.fileutil import check_input_file as _check_input_file
 
 __all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format",
-           "check_output_path", "read_audio", "write_audio",
-           "temp_path", "atomic_path", "signal_cleanup", "LOSSY_SUBTYPES",
-           "describe_os_error", "exit_on_signal"]
+           "check_output_path", "read_audio", "write_audio", "LOSSY_SUBTYPES", "FULL_SCALE"]
 
 
 class AudioInfo:
@@ -45,22 +40,8 @@ class AudioInfo:
 
 
 def check_input_file(path, what: str = "input file") -> Path:
-    """A regular, readable file, or one clear ``AudioIOError`` (missing, folder, FIFO/device, no permission)."""
-    path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise AudioIOError(f"{what} {path} does not exist; check the path") from None
-    except OSError as exc:
-        raise AudioIOError(f"{what} {path} cannot be opened ({exc.strerror}); check the path and its permissions") \
-            from None
-    if stat.S_ISDIR(mode):
-        raise AudioIOError(f"{path} is a folder; give an audio file")
-    if not stat.S_ISREG(mode):
-        raise AudioIOError(f"{what} {path} is not a regular file (a pipe or device); save the audio to a file first")
-    if not os.access(path, os.R_OK):
-        raise AudioIOError(f"{what} {path} is not readable (permission denied); fix its permissions, e.g. chmod +r")
-    return path
+    """A regular, readable file (see ``fileutil.check_input_file``), or one ``AudioIOError``."""
+    return _check_input_file(path, what, AudioIOError)
 
 
 def probe(path, verify: bool = True) -> AudioInfo:
@@ -235,107 +216,6 @@ def check_output_path(output, overwrite: bool, inputs=()) -> Path:
     return output
 
 
-# -- temporary files that never outlive their writer (to move into presets/fileutil.py) -------------
-_LIVE_TEMPS: set = set()
-_CAUGHT = ("SIGTERM", "SIGHUP", "SIGINT")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists but belongs to someone else
-    return True
-
-
-def _remove_stale_parts(path: Path) -> None:
-    """Remove ``.part`` files of ``path`` left by writers killed with -9 (their pid is gone);
-    a live writer's temporary file (another process writing the same name) is left alone."""
-    prefix = f".{path.stem}."
-    for stale in path.parent.glob(f"{glob.escape(prefix)}*.part{glob.escape(path.suffix)}"):
-        pid = stale.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-@contextmanager
-def temp_path(path):
-    """Yield a hidden temporary file name beside ``path`` (``.stem.PID-XXXX.part.ext``); it is
-    removed when the block ends, whatever happens, and on SIGTERM/SIGHUP/SIGINT."""
-    path = Path(path)
-    _remove_stale_parts(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}-", suffix=f".part{path.suffix}")
-    os.close(fd)
-    _LIVE_TEMPS.add(tmp)
-    try:
-        yield tmp
-    finally:
-        _LIVE_TEMPS.discard(tmp)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
-def atomic_path(path):
-    """Yield a temporary name; on success it is renamed to ``path`` (the file appears whole or
-    not at all), on failure or a caught signal it is removed."""
-    with temp_path(path) as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an output is as readable as any other file
-        yield tmp
-        os.replace(tmp, path)
-
-
-def _remove_live_temps() -> None:
-    for tmp in list(_LIVE_TEMPS):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-
-
-def exit_on_signal(signum, frame):
-    """For worker processes: remove this process's temporary files and exit at once, quietly
-    (the parent reports; a worker still loading its model has nothing to unwind)."""
-    _remove_live_temps()
-    os._exit(128 + signum)
-
-
-def _on_signal(signum, frame):
-    import sys
-
-    if signum != signal.SIGINT:
-        print(f"dreambridge: stopped by {signal.Signals(signum).name}; no partial output was left", file=sys.stderr)
-    _remove_live_temps()
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise SystemExit(128 + signum)
-
-
-@contextmanager
-def signal_cleanup():
-    """While the block runs, SIGTERM, SIGHUP and SIGINT remove every live temporary file and end
-    the process through the normal unwinding (``finally`` blocks run); handlers are restored after."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {}
-    for name in _CAUGHT:
-        number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, _on_signal)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 FULL_SCALE = 1.0  # input samples beyond +-1.0 (float files only) are refused: see the README, "Reliability"
 LOSSY_SUBTYPES = ("VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III")
 _PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
@@ -428,30 +308,6 @@ def _write_failure(path: Path, exc: BaseException) -> str:
         return (f"cannot write {path}: no space left on the device ({free // 1024} KiB free); free some space or "
                 "write elsewhere")
     return f"cannot write {path} ({first_line(exc) or 'system error'}); check the disk and the folder's permissions"
-
-
-_ERRNO_TEXT = {
-    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
-    errno.EDQUOT: "the disk quota is exceeded; free some space or write elsewhere",
-    errno.EACCES: "permission denied; check the permissions of the file and its folder",
-    errno.EPERM: "operation not permitted; check the permissions of the file and its folder",
-    errno.EROFS: "the file system is read-only; write to another folder",
-    errno.EISDIR: "is a folder; give a file name",
-    errno.ENOTDIR: "a part of the path is a file, not a folder; fix the path",
-    errno.ENOENT: "no such file or folder; check the path",
-    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
-    errno.EMFILE: "too many open files; close some programs and try again",
-    errno.EIO: "input/output error on the device; check the disk",
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for an ``OSError``: the path and what to do (full disk, permissions, read-only...)."""
-    text = _ERRNO_TEXT.get(exc.errno, f"{exc.strerror or first_line(exc)}; check the path and the disk")
-    name = exc.filename if exc.filename is not None else ""
-    if exc.filename2 is not None:
-        name = f"{name} -> {exc.filename2}"
-    return f"{name}: {text}" if name else text
 
 
 def read_audio(path) -> tuple[np.ndarray, int]:

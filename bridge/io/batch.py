@@ -12,7 +12,6 @@ completes with outputs identical to an uninterrupted one.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError, first_line
+from dreambridge.presets.fileutil import atomic_write_text, sha256_bytes, sha256_file
 from dreambridge.presets.shape import Integer, Table, Text, check
 
 __all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch",
@@ -86,14 +86,6 @@ def _file_identity(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descriptor: dict):
     """Map inputs to outputs and keys; per-input errors are returned, not raised."""
     try:
@@ -122,7 +114,7 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
             key_data = {"input": _file_identity(path), **{k: v for k, v in descriptor.items() if k != "files"}}
-            job.key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()
+            job.key = sha256_bytes(json.dumps(key_data, sort_keys=True).encode())
         jobs.append(job)
     return jobs, errors
 
@@ -141,10 +133,7 @@ def _load_manifest(out_dir: Path) -> dict:
 
 
 def _save_manifest(out_dir: Path, manifest: dict) -> None:
-    from .audio_io import atomic_path
-
-    with atomic_path(out_dir / MANIFEST_NAME) as tmp:
-        Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def _relative(out_dir: Path, output) -> str:
@@ -154,7 +143,7 @@ def _relative(out_dir: Path, output) -> str:
 def _verified(out: Path, entry: dict) -> bool:
     """The output is the one recorded: same size and sha256 (a truncated or edited file is redone)."""
     try:
-        return out.stat().st_size == entry.get("size") and _sha256(out) == entry.get("sha256")
+        return out.stat().st_size == entry.get("size") and sha256_file(out) == entry.get("sha256")
     except OSError:
         return False
 
@@ -193,7 +182,7 @@ def _worker_init(settings: BatchSettings, threads: int):
 
     import torch
 
-    from .audio_io import exit_on_signal
+    from dreambridge.presets.fileutil import exit_on_signal
 
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent reports; a worker removes its .part and goes
         signal.signal(getattr(signal, name), exit_on_signal)
@@ -203,19 +192,18 @@ def _worker_init(settings: BatchSettings, threads: int):
 
 def _chains():
     """Fresh effect chains for one file (their state must not leak from file to file)."""
+    from dreambridge.bridge.live.fx import build_chain
     from dreambridge.presets import load_preset
-
-    from .fx import build_chain
 
     preset = load_preset(_DREAMER.preset_name)
     return build_chain(preset, "pre"), build_chain(preset, "post")
 
 
 def _make_dreamer(settings: BatchSettings):
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import schedule_for_preset
+    from dreambridge.bridge.live.automation import MidiAutomation
     from dreambridge.presets import load_preset, parse_assignment
-
-    from .automation import MidiAutomation, schedule_for_preset
-    from .engine import Dreamer
 
     preset = load_preset(settings.preset)
     overrides = dict(parse_assignment(s) for s in settings.sets)
@@ -233,7 +221,7 @@ def _make_dreamer(settings: BatchSettings):
 
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
-    from .files import dream_file
+    from dreambridge.bridge.io.files import dream_file
 
     t0 = time.perf_counter()
     try:
@@ -241,7 +229,7 @@ def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
         stats = dream_file(_DREAMER, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
         return {"input": job.input, "output": job.output, "ok": True, "seconds": time.perf_counter() - t0,
                 "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1),
-                "size": os.path.getsize(job.output), "sha256": _sha256(job.output)}
+                "size": os.path.getsize(job.output), "sha256": sha256_file(job.output)}
     except DreamError as exc:
         return {"input": job.input, "output": job.output, "ok": False, "error": str(exc)}
     except OSError as exc:  # disk full, folder gone or read-only: this file fails, the batch goes on
@@ -249,7 +237,7 @@ def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
 
 
 def _os_error(exc: OSError) -> str:
-    from .audio_io import describe_os_error
+    from dreambridge.presets.fileutil import describe_os_error
 
     return describe_os_error(exc)
 
@@ -277,8 +265,8 @@ def descriptor_for(settings: BatchSettings, dreamer, threads: int = 1) -> dict:
 
     desc["files"] = [str(f) for f in (settings.automation, settings.midi_map, load_preset(settings.preset).path) if f]
     if settings.automation:
-        desc["automation_sha256"] = _sha256(settings.automation)
-        desc["midi_map_sha256"] = _sha256(settings.midi_map)
+        desc["automation_sha256"] = sha256_file(settings.automation)
+        desc["midi_map_sha256"] = sha256_file(settings.midi_map)
     return desc
 
 

@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from dreambridge.bridge.engine.schedule import CcState
 from dreambridge.presets.errors import DeviceError, ParameterError, first_line
+from dreambridge.presets.fileutil import atomic_path
 from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
-
-from .automation import CcState
 
 __all__ = ["check_fx_targets", "LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
 
@@ -159,12 +159,7 @@ def learn(param: str, map_path, port: str | None = None, virtual: str | None = N
     path = Path(map_path)
     text = path.read_text() if path.exists() else 'schema = 1\nname = "learned"\n'
     candidate = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(candidate)
-    try:
+    with atomic_path(path) as tmp:
+        tmp.write_text(candidate)
         load_midi_map(tmp)  # validate before it replaces the map
-    except ParameterError:
-        tmp.unlink()
-        raise
-    tmp.replace(path)
     return entry

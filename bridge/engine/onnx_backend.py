@@ -15,9 +15,8 @@ import os
 import numpy as np
 import scipy.fft
 
+from dreambridge.bridge.engine.selection import Selection
 from dreambridge.presets.errors import ModelLoadError, first_line
-
-from .selection import Selection
 
 __all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata"]
 
@@ -56,9 +55,9 @@ def _verify_file(path: str) -> None:
 
     from dreambridge.export.integrity import verify_graph
 
-    from .audio_io import check_input_file
+    from dreambridge.presets.fileutil import check_input_file
 
-    check_input_file(path, "ONNX graph")
+    check_input_file(path, "ONNX graph", ModelLoadError)
     try:
         proto = onnx.load(path)
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... for a file that is not a graph

@@ -1,9 +1,10 @@
 """Parameters over time: functions ``t -> DreamParams`` read by the excerpt scheduler.
 
-Three implementations of one idea: ``ConstantSchedule`` (a preset), ``SequenceSchedule``
-(a preset's ``[[sequence]]`` steps) and ``MidiAutomation`` (CC lanes and program changes
-of a MIDI file exported by the DAW, mapped by a MIDI map). Live MIDI control (``live``)
-feeds the same ``CcState`` as ``MidiAutomation``, so both map and smooth alike.
+Implementations of one idea: ``ConstantSchedule`` (a preset), ``SequenceSchedule`` (a
+preset's ``[[sequence]]`` steps) and, in ``bridge.live.automation``, ``MidiAutomation``
+(CC lanes and program changes of a MIDI file exported by the DAW). ``CcState`` maps and
+smooths CC values through a MIDI map; live MIDI control and ``MidiAutomation`` both feed
+it, so both map and smooth alike.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import bisect
 import math
 
 from dreambridge.presets import DreamParams, load_preset
-from dreambridge.presets.errors import DreamError, ParameterError, first_line
 from dreambridge.presets.midimap import MidiMap
 
-__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events", "schedule_for_preset"]
+__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "schedule_for_preset"]
 
 
 class ConstantSchedule:
@@ -109,68 +109,3 @@ class CcState:
         """Parameters with every glide finished."""
         changes = {p: lane[2] for p, lane in self.lanes.items() if not p.startswith("fx.")}
         return self.base.replace(**changes) if changes else self.base
-
-
-def read_midi_events(path) -> list[tuple[float, object]]:
-    """``[(seconds, mido.Message)]`` of a MIDI file, ticks converted with the tempo in
-    force at each tick (mido merges the tracks and follows every tempo change)."""
-    import mido
-
-    from .audio_io import check_input_file
-
-    try:
-        check_input_file(path, "automation file")
-    except DreamError as exc:
-        raise ParameterError(str(exc)) from None
-    try:
-        mid = mido.MidiFile(str(path))
-    except Exception as exc:
-        raise ParameterError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
-    if mid.type == 2 or not isinstance(mid.ticks_per_beat, int) or mid.ticks_per_beat <= 0:
-        raise ParameterError(f"{path}: the MIDI header gives {mid.ticks_per_beat} ticks per beat (type {mid.type}); "
-                             "export the automation again as a type 0 or 1 file with a positive resolution")
-    for track in mid.tracks:
-        for message in track:
-            if message.type == "set_tempo" and message.tempo <= 0:
-                raise ParameterError(f"{path}: a tempo change to 0 microseconds per beat (infinite tempo); "
-                                     "fix the tempo map in the DAW and export again")
-    events, now = [], 0.0
-    for message in mid:  # message.time: seconds since the previous message
-        now += message.time
-        if message.type in ("control_change", "program_change"):
-            events.append((now, message))
-    return events
-
-
-class MidiAutomation:
-    """Parameters over time from a MIDI file's CC lanes and program changes."""
-
-    def __init__(self, base: DreamParams, midi_path, midi_map: MidiMap):
-        self.events = read_midi_events(midi_path)
-        self.base, self.map = base, midi_map
-        self._snapshots = []  # (time, CcState copy) after each event, for random access
-        state = CcState(midi_map, base)
-        for t, message in self.events:
-            if message.type == "control_change":
-                state.control_change(t, message.channel + 1, message.control, message.value)
-            else:
-                state.program_change(message.program)
-            self._snapshots.append((t, state.base, {k: list(v) for k, v in state.lanes.items()}))
-        self._times = [t for t, *_ in self._snapshots]
-
-    def at(self, seconds: float) -> DreamParams:
-        i = bisect.bisect_right(self._times, seconds)
-        if i == 0:
-            return self.base
-        _, base, lanes = self._snapshots[i - 1]
-        state = CcState(self.map, base)
-        state.lanes = lanes
-        return state.params_at(seconds)
-
-    def distinct(self) -> list[DreamParams]:
-        out = [self.base]
-        for _, base, lanes in self._snapshots:
-            state = CcState(self.map, base)
-            state.lanes = lanes
-            out.append(state.targets())
-        return list(dict.fromkeys(out))

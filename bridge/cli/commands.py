@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from dreambridge.presets import DreamParams, load_preset, parse_assignment
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
@@ -25,7 +26,7 @@ def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: 
 
 
 def cmd_dream(args, argv) -> int:
-    from .audio_io import check_output_path, output_format, probe
+    from dreambridge.bridge.io.audio import check_output_path, output_format, probe
 
     params = resolve_params(args.preset, args.sets, args.seed, args.init)
     if params.init == "input":
@@ -55,16 +56,16 @@ def cmd_dream(args, argv) -> int:
             raise ParameterError(f"--plot {args.plot} must be a .png file")
         check_output_path(args.plot, args.overwrite, [*inputs, args.output])
 
-    from .automation import schedule_for_preset
-    from .engine import Dreamer
-    from .files import dream_file, dream_to_file
-    from .fx import build_chain
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import schedule_for_preset
+    from dreambridge.bridge.io.files import dream_file, dream_to_file
+    from dreambridge.bridge.live.fx import build_chain
 
     preset = load_preset(args.preset)
     pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     if args.target is not None:
-        from .audio_io import read_audio
+        from dreambridge.bridge.io.audio import read_audio
 
         dreamer.set_target(*read_audio(args.target))
     if preset.sequence:
@@ -78,8 +79,8 @@ def cmd_dream(args, argv) -> int:
         seconds = args.duration or 4.0
         stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
     if args.plot:
-        from .audio_io import read_audio
-        from .plots import plot_dream
+        from dreambridge.bridge.io.audio import read_audio
+        from dreambridge.bridge.lab.plots import plot_dream
 
         dry = read_audio(args.input)[0] if params.init == "input" else None
         wet, rate = read_audio(args.output)
@@ -98,7 +99,7 @@ def _preset_file(preset: str):
 def cmd_batch(args, argv) -> int:
     from pathlib import Path
 
-    from .batch import BatchSettings, run_batch
+    from dreambridge.bridge.io.batch import BatchSettings, run_batch
 
     if bool(args.automation) != bool(args.midi_map):
         raise ParameterError("--automation FILE.mid and --midi-map MAP.toml go together")
@@ -115,7 +116,7 @@ def cmd_batch(args, argv) -> int:
     else:
         print(f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} failed"
               f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)")
-        from .batch import describe_failure
+        from dreambridge.bridge.io.batch import describe_failure
 
         for failure in summary["failed"]:
             print(f"  failed: {describe_failure(failure)}")
@@ -123,13 +124,12 @@ def cmd_batch(args, argv) -> int:
 
 
 def cmd_live(args, argv) -> int:
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.live.devices import run_live
+    from dreambridge.bridge.live.fx import build_chain
+    from dreambridge.bridge.live.midi import LiveControl, check_fx_targets, open_input
     from dreambridge.presets.loader import PRESET_DIR
     from dreambridge.presets.midimap import load_midi_map
-
-    from .engine import Dreamer
-    from .fx import build_chain
-    from .live import run_live
-    from .midi import LiveControl, check_fx_targets, open_input
 
     params = resolve_params(args.preset, args.sets, args.seed)
     preset = load_preset(args.preset)
@@ -149,8 +149,8 @@ def cmd_live(args, argv) -> int:
 
 
 def cmd_devices(args, argv) -> int:
-    from .live import list_devices
-    from .midi import list_ports
+    from dreambridge.bridge.live.devices import list_devices
+    from dreambridge.bridge.live.midi import list_ports
 
     devices = list_devices()
     try:
@@ -174,7 +174,7 @@ def cmd_devices(args, argv) -> int:
 
 
 def cmd_midi(args, argv) -> int:
-    from .midi import learn
+    from dreambridge.bridge.live.midi import learn
 
     entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
     print(f"{args.map}: CC {entry['cc']} on channel {entry['channel']} -> {entry['param']}")
@@ -182,9 +182,8 @@ def cmd_midi(args, argv) -> int:
 
 
 def cmd_analyze(args, argv) -> int:
+    from dreambridge.bridge.lab.analysis import analyze_file, compare_files
     from dreambridge.models.zoo import describe
-
-    from .analysis import analyze_file, compare_files
 
     if args.compare:
         if len(args.files) != 2:
@@ -217,13 +216,13 @@ def cmd_analyze(args, argv) -> int:
 
 
 def _atlas_dreamer(model: str, device: str, random_weights: bool):
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
 
     if not random_weights:
         return Dreamer(model, DreamParams(), device=device)
     import torch
 
-    from dreambridge.models.nets import build_model
+    from dreambridge.models.factory import build_model
     from dreambridge.models.zoo import describe
 
     card = describe(model)
@@ -237,7 +236,7 @@ def _atlas_dreamer(model: str, device: str, random_weights: bool):
 def cmd_atlas(args, argv) -> int:
     from tqdm import tqdm
 
-    from .atlas import run_atlas
+    from dreambridge.bridge.lab.atlas import run_atlas
 
     _check_output_dir(args.output)
     dreamer = _atlas_dreamer(args.model, args.device, args.random_weights)
@@ -271,8 +270,8 @@ def _check_output_dir(path) -> None:
 def cmd_sweep(args, argv) -> int:
     from tqdm import tqdm
 
-    from .atlas import SWEEPABLE, run_sweep
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import SWEEPABLE, run_sweep
 
     try:
         values = [SWEEPABLE[args.param](float(v)) for v in args.values]
@@ -292,11 +291,11 @@ def cmd_sweep(args, argv) -> int:
 def cmd_report(args, argv) -> int:
     from tqdm import tqdm
 
-    from .engine import Dreamer
-    from .report import artefact_report, format_artefact_report
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.report import artefact_report, format_artefact_report
 
     if args.kind == "stems":
-        from .report import format_stem_report, stem_report
+        from dreambridge.bridge.lab.report import format_stem_report, stem_report
 
         if not args.stems:
             raise ParameterError("report stems needs --stems DIR (build one with: dreambridge data stems DIR)")
@@ -305,9 +304,8 @@ def cmd_report(args, argv) -> int:
         print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
         return 0
     if args.kind == "variety":
+        from dreambridge.bridge.lab.report import format_variety, variety_report
         from dreambridge.models.zoo import list_models
-
-        from .report import format_variety, variety_report
 
         models = args.models or list_models()
         with tqdm(desc="variety", disable=args.json) as bar:
@@ -317,7 +315,7 @@ def cmd_report(args, argv) -> int:
         return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":
-        from .report import findings_report, format_findings
+        from dreambridge.bridge.lab.report import findings_report, format_findings
 
         if not args.output:
             raise ParameterError("report findings needs -o DIR for its atlases and sweeps")
@@ -336,10 +334,9 @@ def cmd_report(args, argv) -> int:
 def cmd_style(args, argv) -> int:
     from tqdm import tqdm
 
+    from dreambridge.bridge.io.audio import check_output_path, output_format, probe, read_audio, write_audio
+    from dreambridge.bridge.lab.style import style_transfer
     from dreambridge.dsp.resample import resample
-
-    from .audio_io import check_output_path, output_format, probe, read_audio, write_audio
-    from .style import style_transfer
 
     info = probe(args.content)
     probe(args.style)
@@ -376,7 +373,7 @@ def cmd_style(args, argv) -> int:
     out = np.pad(out, ((0, 0), (0, content.shape[1] - out.shape[1])))
     write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
-        from .plots import plot_panels
+        from dreambridge.bridge.lab.plots import plot_panels
 
         plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
                                 ("output", out.mean(axis=0), content_rate, "audio")])
@@ -444,8 +441,7 @@ def _dir_size(name: str) -> int:
 def _import_model(args) -> int:
     from pathlib import Path
 
-    from dreambridge.models.crepe import import_crepe
-    from dreambridge.models.zoo import user_models_dir
+    from dreambridge.models.zoo import import_crepe, user_models_dir
     from dreambridge.presets.errors import ModelLoadError
 
     if not args.name:
@@ -462,8 +458,8 @@ def _import_model(args) -> int:
 def cmd_data(args, argv) -> int:
     import os
 
-    from dreambridge.models.data import build_instruments
-    from dreambridge.models.stems import build_stems
+    from dreambridge.models.datasets.instruments import build_instruments
+    from dreambridge.models.datasets.stems import build_stems
     from dreambridge.presets.errors import DreamError
 
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
@@ -472,12 +468,12 @@ def cmd_data(args, argv) -> int:
         build_stems(args.out_dir)
         return 0
     if args.set == "events":
-        from dreambridge.models.events import build_events
+        from dreambridge.models.datasets.events import build_events
 
         build_events(args.out_dir)
         return 0
     if args.set == "speech":
-        from dreambridge.models.speech import build_speech
+        from dreambridge.models.datasets.speech import build_speech
 
         build_speech(args.out_dir)
         return 0
@@ -487,10 +483,13 @@ def cmd_data(args, argv) -> int:
     return 0
 
 
+def command_line(argv: list[str]) -> str:
+    """The exact command, for model cards and reports."""
+    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
+
+
 def cmd_train(args, argv) -> int:
     from dreambridge.models.train import train
-
-    from .cli import command_line
 
     # The card records the command that reproduces the model from scratch (a resumed run
     # with the same arguments follows the same trajectory), not the --resume invocation.
@@ -538,7 +537,7 @@ def cmd_export(args, argv) -> int:
 
 
 def cmd_bench(args, argv) -> int:
-    from .bench import format_report, run_bench
+    from dreambridge.bridge.lab.bench import format_report, run_bench
 
     if args.repeats < 1 or args.repeats > 1000:
         raise ParameterError(f"--repeats {args.repeats} must be 1..1000")

@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
-__all__ = ["get_parser", "main", "describe_failure", "command_line"]
+from dreambridge.presets.version import version
+
+__all__ = ["get_parser", "main", "describe_failure"]
 
 
 def _add_dream_args(p: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -194,15 +195,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dreambridge")
-    except Exception:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code.
 
@@ -220,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False) or os.environ.get("DREAMBRIDGE_DEBUG"))
-    from dreambridge.bridge.audio_io import signal_cleanup
+    from dreambridge.presets.fileutil import signal_cleanup
 
     with signal_cleanup():
         try:
-            from . import commands
+            from dreambridge.bridge.cli import commands
 
             return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
         except KeyboardInterrupt:
@@ -247,7 +239,7 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, DreamError):
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 2
     if isinstance(exc, OSError):
-        from dreambridge.bridge.audio_io import describe_os_error
+        from dreambridge.presets.fileutil import describe_os_error
 
         return describe_os_error(exc), 1
     if isinstance(exc, MemoryError):
@@ -258,11 +250,6 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
         return f"a data file is not valid JSON/TOML ({first_line(exc)}); fix or delete it", 2
     return (f"internal error ({type(exc).__name__}: {first_line(exc)}); run again with --debug for the traceback "
             "and report it"), 70
-
-
-def command_line(argv: list[str]) -> str:
-    """The exact command, for model cards and reports."""
-    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
 
 
 if __name__ == "__main__":
