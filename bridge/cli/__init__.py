@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dreambridge.presets import schema
 from dreambridge.presets.version import version
 
 __all__ = ["get_parser", "main", "describe_failure"]
@@ -35,7 +36,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
     p.add_argument("input", nargs="?", help="input audio file (omit with --init noise|silence)")
     p.add_argument("-o", "--output", required=True, help="output audio file")
-    p.add_argument("--init", choices=["input", "noise", "silence"], default=None, help="start from the input, white noise or silence")
+    p.add_argument("--init", choices=schema.FIELDS["init"].choices, default=None, help="start from the input, white noise or silence")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="length when dreaming from noise/silence (default 4)")
     p.add_argument("--subtype", default=None, help="output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -106,7 +107,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("sweep", help="vary one parameter and plot the features against it (Bisig Experiment 2)")
-    p.add_argument("param", choices=["max_offset_samples", "iterations", "smoothing_coef", "smoothing_kernel", "learning_rate", "lowpass_hz"])
+    p.add_argument("param", choices=schema.sweepable())
     p.add_argument("values", nargs="+")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--model", default="default")

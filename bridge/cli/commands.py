@@ -8,27 +8,18 @@ import sys
 
 import numpy as np
 
-from dreambridge.presets import DreamParams, load_preset, parse_assignment
+from dreambridge.presets import DreamParams, load_preset, schema
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
-
-
-def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
-    """Preset, then ``--set`` overrides, then ``--seed``/``--init``: one validated DreamParams."""
-    params = load_preset(preset).params
-    changes = dict(parse_assignment(s) for s in sets)
-    if seed is not None:
-        changes["seed"] = seed
-    if init is not None:
-        changes["init"] = init
-    return params.replace(**changes)
+__all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def cmd_dream(args, argv) -> int:
+    from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe
 
-    params = resolve_params(args.preset, args.sets, args.seed, args.init)
+    resolved = resolve(args.preset, args.sets, seed=args.seed, init=args.init)
+    params = resolved.params
     if params.init == "input":
         if args.input is None:
             raise ParameterError("give an INPUT file, or --init noise|silence with --duration SECONDS")
@@ -57,21 +48,16 @@ def cmd_dream(args, argv) -> int:
         check_output_path(args.plot, args.overwrite, [*inputs, args.output])
 
     from dreambridge.bridge.engine.dreamer import Dreamer
-    from dreambridge.bridge.engine.schedule import schedule_for_preset
     from dreambridge.bridge.io.files import dream_file, dream_to_file
-    from dreambridge.bridge.live.fx import build_chain
+    from dreambridge.bridge.live.fx import build_chains
 
-    preset = load_preset(args.preset)
-    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    pre, post = build_chains(resolved.preset, resolved.fx, resolved.schedule)
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    dreamer.set_schedule(resolved.schedule)
     if args.target is not None:
         from dreambridge.bridge.io.audio import read_audio
 
         dreamer.set_target(*read_audio(args.target))
-    if preset.sequence:
-        overrides = dict(parse_assignment(s) for s in args.sets)
-        overrides.update({k: v for k, v in (("seed", args.seed), ("init", args.init)) if v is not None})
-        dreamer.set_schedule(schedule_for_preset(preset, overrides))
     if params.init == "input":
         stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post)
         seconds = info.seconds
@@ -105,7 +91,9 @@ def cmd_batch(args, argv) -> int:
         raise ParameterError("--automation FILE.mid and --midi-map MAP.toml go together")
     if args.jobs < 1:
         raise ParameterError(f"--jobs {args.jobs} must be 1 or more")
-    resolve_params(args.preset, args.sets, args.seed)  # fail fast on bad parameters
+    from dreambridge.bridge.engine.schedule import resolve
+
+    resolve(args.preset, args.sets, seed=args.seed)  # fail fast on bad parameters
     settings = BatchSettings(args.preset, args.sets, args.model, args.backend, args.device, args.seed, args.subtype,
                              args.automation, args.midi_map)
     log = (lambda s: print(s, file=sys.stderr))
@@ -125,16 +113,17 @@ def cmd_batch(args, argv) -> int:
 
 def cmd_live(args, argv) -> int:
     from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.live.devices import run_live
-    from dreambridge.bridge.live.fx import build_chain
+    from dreambridge.bridge.live.fx import build_chains
     from dreambridge.bridge.live.midi import LiveControl, check_fx_targets, open_input
     from dreambridge.presets.loader import PRESET_DIR
     from dreambridge.presets.midimap import load_midi_map
 
-    params = resolve_params(args.preset, args.sets, args.seed)
-    preset = load_preset(args.preset)
+    resolved = resolve(args.preset, args.sets, seed=args.seed)
+    params = resolved.params
     midi_map = load_midi_map(args.midi_map or PRESET_DIR / "midi" / "8-knob.toml")
-    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    pre, post = build_chains(resolved.preset, resolved.fx)
     check_fx_targets(midi_map, {"pre": pre, "post": post})
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     control = LiveControl(midi_map, params)
@@ -271,12 +260,9 @@ def cmd_sweep(args, argv) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
-    from dreambridge.bridge.lab.atlas import SWEEPABLE, run_sweep
+    from dreambridge.bridge.lab.atlas import run_sweep
 
-    try:
-        values = [SWEEPABLE[args.param](float(v)) for v in args.values]
-    except ValueError:
-        raise ParameterError(f"sweep values for {args.param} must be numbers (got {' '.join(args.values)})") from None
+    values = [schema.coerce(args.param, schema.parse_text(args.param, v)) for v in args.values]
     for value in values:
         DreamParams().replace(**{args.param: value})  # validates every value first
     _check_output_dir(args.output)
@@ -342,16 +328,19 @@ def cmd_style(args, argv) -> int:
     probe(args.style)
     output_format(args.output, info, None)
     check_output_path(args.output, args.overwrite, [args.content, args.style])
+    # style's own optimiser settings are dream parameters too: the schema checks them
+    iterations, learning_rate, seed = (schema.coerce(name, getattr(args, name))
+                                       for name in ("iterations", "learning_rate", "seed"))
+    if iterations < 1:
+        raise ParameterError(f"--iterations {iterations} must be 1 or more")
     if args.plot is not None:
         if not args.plot.lower().endswith(".png"):
             raise ParameterError(f"--plot {args.plot} must be a .png file")
         check_output_path(args.plot, args.overwrite, [args.content, args.style, args.output])
-    if args.iterations < 1:
-        raise ParameterError(f"--iterations {args.iterations} must be 1 or more")
     if not 0 <= args.style_weight <= 1e6:  # NaN fails both comparisons
         raise ParameterError(f"--style-weight {args.style_weight:g} must be a number from 0 to 1e6")
-    if not 0 < args.learning_rate <= 10:
-        raise ParameterError(f"--learning-rate {args.learning_rate:g} must be a number above 0 and at most 10")
+    if not learning_rate > 0:
+        raise ParameterError(f"--learning-rate {learning_rate:g} must be above 0 (at most 10)")
     model, rate = None, 44100
     if args.method == "net":
         from dreambridge.models.zoo import load_model
@@ -365,9 +354,9 @@ def cmd_style(args, argv) -> int:
     style, style_rate = read_audio(args.style)
     c = resample(content, content_rate, rate)
     s = resample(style.mean(axis=0), style_rate, rate)
-    with tqdm(total=args.iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
+    with tqdm(total=iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
         out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
-                                      args.iterations, args.learning_rate, args.seed,
+                                      iterations, learning_rate, seed,
                                       callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
     out = resample(out, rate, content_rate)[:, : content.shape[1]]
     out = np.pad(out, ((0, 0), (0, content.shape[1] - out.shape[1])))

@@ -173,11 +173,12 @@ def _folder_lock(out_dir: Path):
 
 
 # -- workers -----------------------------------------------------------------------------
-_DREAMER = None
+_DREAMER = None  # this process's Dreamer and its Resolved parameters (set once per worker)
+_RESOLVED = None
 
 
 def _worker_init(settings: BatchSettings, threads: int):
-    global _DREAMER
+    global _DREAMER, _RESOLVED
     import signal
 
     import torch
@@ -187,37 +188,36 @@ def _worker_init(settings: BatchSettings, threads: int):
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent reports; a worker removes its .part and goes
         signal.signal(getattr(signal, name), exit_on_signal)
     torch.set_num_threads(max(1, threads))
-    _DREAMER = _make_dreamer(settings)
+    _DREAMER, _RESOLVED = _make_dreamer(settings)
 
 
 def _chains():
-    """Fresh effect chains for one file (their state must not leak from file to file)."""
-    from dreambridge.bridge.live.fx import build_chain
-    from dreambridge.presets import load_preset
+    """Fresh effect chains for one file (their state must not leak from file to file), with
+    ``--set fx...`` values and the automation's effect lanes, as ``live`` applies them."""
+    from dreambridge.bridge.live.fx import build_chains
 
-    preset = load_preset(_DREAMER.preset_name)
-    return build_chain(preset, "pre"), build_chain(preset, "post")
+    return build_chains(_RESOLVED.preset, _RESOLVED.fx, _RESOLVED.schedule)
 
 
 def _make_dreamer(settings: BatchSettings):
+    """``(Dreamer, Resolved)`` for ``settings``: every parameter validated before a file is touched."""
     from dreambridge.bridge.engine.dreamer import Dreamer
-    from dreambridge.bridge.engine.schedule import schedule_for_preset
-    from dreambridge.bridge.live.automation import MidiAutomation
-    from dreambridge.presets import load_preset, parse_assignment
+    from dreambridge.bridge.engine.schedule import resolve
 
-    preset = load_preset(settings.preset)
-    overrides = dict(parse_assignment(s) for s in settings.sets)
-    if settings.seed is not None:
-        overrides["seed"] = settings.seed
-    schedule = schedule_for_preset(preset, overrides)
-    dreamer = Dreamer(settings.model, schedule.at(0.0), device=settings.device, backend=settings.backend)
+    automation = None
     if settings.automation:
+        from dreambridge.bridge.live.automation import MidiAutomation
         from dreambridge.presets.midimap import load_midi_map
 
-        schedule = MidiAutomation(schedule.at(0.0), settings.automation, load_midi_map(settings.midi_map))
-    dreamer.set_schedule(schedule)
-    dreamer.preset_name = settings.preset
-    return dreamer
+        midi_map = load_midi_map(settings.midi_map)
+
+        def automation(base):
+            return MidiAutomation(base, settings.automation, midi_map)
+
+    resolved = resolve(settings.preset, settings.sets, seed=settings.seed, automation=automation)
+    dreamer = Dreamer(settings.model, resolved.params, device=settings.device, backend=settings.backend)
+    dreamer.set_schedule(resolved.schedule)
+    return dreamer, resolved
 
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
@@ -279,12 +279,12 @@ def describe_failure(failure: dict) -> str:
 def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1, resume: bool = False,
               overwrite: bool = False, progress: bool = True, log=print) -> dict:
     """Run a batch; return the summary (``ok``, ``skipped``, ``failed`` lists)."""
-    global _DREAMER
+    global _DREAMER, _RESOLVED
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"-o {out_dir} is a file; give a folder for the outputs (it is created if missing)")
-    _DREAMER = _make_dreamer(settings)  # validates everything before any file is touched
+    _DREAMER, _RESOLVED = _make_dreamer(settings)  # validates everything before any file is touched
     out_dir.mkdir(parents=True, exist_ok=True)
     with _folder_lock(out_dir):
         return _run_locked(inputs, out_dir, template, settings, jobs, resume, overwrite, progress, log)
@@ -298,6 +298,8 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     threads = max(1, (os.cpu_count() or 1) // jobs)
     torch.set_num_threads(threads)  # in-process files use the workers' count: --jobs N gives one key
     descriptor = descriptor_for(settings, _DREAMER, threads)
+    if _RESOLVED.fx:
+        descriptor["fx"] = _RESOLVED.fx
     work, missing = plan(inputs, out_dir, template, settings, descriptor)
     manifest = _load_manifest(out_dir)
     summary = {"ok": [], "skipped": [], "failed": [{"input": i, "error": e} for i, e in missing]}

@@ -21,15 +21,14 @@ import numpy as np
 from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary
-from dreambridge.presets import DreamParams
+from dreambridge.presets import DreamParams, schema
 from dreambridge.presets.fileutil import atomic_write_text
 
 __all__ = ["atlas_params", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
 
 FEATURES = [("rms_mean", "loudness (RMS)"), ("centroid_hz_mean", "brightness (centroid, Hz)"),
             ("flatness_inband_mean", "noisiness (flatness 40 Hz-8 kHz)"), ("flux_mean", "roughness (flux)")]
-SWEEPABLE = {"max_offset_samples": int, "iterations": int, "smoothing_coef": float, "smoothing_kernel": int,
-             "learning_rate": float, "lowpass_hz": float}
+SWEEPABLE = {name: schema.FIELDS[name].type for name in schema.sweepable()}  # name -> type, from the schema
 
 
 _PRESET_KEYS = ("init", "layer", "channel", "iterations", "learning_rate", "max_offset_samples", "jitter", "smoothing_coef",
@@ -267,10 +266,11 @@ def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channe
     silence = np.zeros((1, int(round(seconds * rate))), np.float32)
     rows = []
     for value in values:
-        params = base.replace(**{param: SWEEPABLE[param](value)})
+        value = schema.coerce(param, value)
+        params = base.replace(**{param: value})
         dreamer.set_params(params)
         y = dreamer.process(silence, rate)[0]
-        row = {"value": SWEEPABLE[param](value)}
+        row = {"value": value}
         row.update(_measure(y, rate, grids[layer]))
         rows.append(row)
         if progress:

@@ -65,6 +65,21 @@ class MidiAutomation:
         state.lanes = lanes
         return state.params_at(seconds)
 
+    def fx_at(self, seconds: float) -> dict:
+        """Effect-parameter values of the mapped ``fx.*`` lanes at ``seconds`` (as live control gives them)."""
+        i = bisect.bisect_right(self._times, seconds)
+        if i == 0:
+            return {}
+        _, base, lanes = self._snapshots[i - 1]
+        state = CcState(self.map, base)
+        state.lanes = lanes
+        return state.fx_at(seconds)
+
+    @property
+    def moves_fx(self) -> bool:
+        """Whether the map binds any effect parameter (then the chains follow ``fx_at``)."""
+        return any(m.is_fx for m in self.map.cc)
+
     def distinct(self) -> list[DreamParams]:
         out = [self.base]
         for _, base, lanes in self._snapshots:

@@ -62,7 +62,7 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
 
     import torch
 
-    from dreambridge.bridge.live.midi import apply_fx_values
+    from dreambridge.bridge.live.fx import apply_fx_values
     from dreambridge.bridge.live.stream import DreamStream
 
     # Leave a core to the audio thread: the worker's gradient ascent must not starve the callback.
