@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY"]
+__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY",
+           "CEILING_DB"]
 
 TINY = 1e-12  # below any audible level (-240 dBFS): the floor of every divisor here
+CEILING_DB = -0.1  # no output sample above -0.1 dBFS (the engine's blocks and every file written)
 
 
 def db_to_gain(gain_db: float) -> float:

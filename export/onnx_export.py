@@ -70,9 +70,11 @@ def _export(module, args, input_names, output_names, dynamic_axes) -> bytes:
 def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
     import onnx
 
+    from .integrity import DIGEST_KEY, weights_digest
+
     proto = onnx.load_from_string(data)
     del proto.metadata_props[:]
-    for key, value in meta.items():
+    for key, value in {**meta, DIGEST_KEY: weights_digest(proto)}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from dreambridge.presets.errors import ModelLoadError, first_line
 from dreambridge.presets.fileutil import atomic_path, atomic_write_bytes, sha256_file
+from dreambridge.presets.shape import ANY, Integer, ListOf, Null, Number, OneOf, Table, Text, check
 
 from .factory import build_model
 from .nets import RawAudioNet
@@ -24,6 +25,16 @@ __all__ = ["WEIGHTS_NAME", "CARD_NAME", "save_checkpoint", "load_checkpoint", "r
 
 WEIGHTS_NAME = "weights.safetensors"
 CARD_NAME = "model.json"
+CARD_SHAPE = Table({
+    "architecture": Table({"arch": Text(), "n_classes": Integer(1, 1_000_000), "sample_rate": Integer(1000, 768_000),
+                           "layers": ListOf(Table(others=ANY))}, required=("arch", "n_classes"), others=ANY),
+    "class_names": ListOf(Text(), 1),
+    "weights": Text(pattern=r"[^/\\]+"),  # a file inside the model directory, never a path out of it
+    "weights_sha256": Text(pattern="[0-9a-f]{64}"),
+    "n_parameters": Integer(0),
+    "test_accuracy": OneOf(Number(0, 1), Null()),
+    "name": Text(),
+}, others=ANY, label="a model card (a JSON object)")
 
 
 def save_checkpoint(model: RawAudioNet, directory: str | os.PathLike, card: dict) -> dict:
@@ -62,9 +73,9 @@ def read_card(directory: str | os.PathLike) -> dict:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: not a readable JSON model card ({exc}); rebuild or re-copy the model") from None
     for key in ("architecture", "weights_sha256", "class_names"):
-        if key not in card:
+        if not isinstance(card, dict) or key not in card:
             raise ModelLoadError(f"{path}: the card lacks {key!r}; it was not written by dreambridge")
-    return card
+    return check(card, CARD_SHAPE, str(path), ModelLoadError)
 
 
 def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[RawAudioNet, dict]:
@@ -101,6 +112,11 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors raises several types; all mean "bad weights"
         raise ModelLoadError(f"{weights}: weights do not fit architecture {arch['arch']!r} ({first_line(exc)})") from None
+    bad = [name for name, tensor in state.items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise ModelLoadError(f"{weights}: tensor {bad[0]!r} holds NaN or Inf ({len(bad)} tensor(s) in all); "
+                             "the model is broken, retrain it or re-copy a good one")
     if len(card["class_names"]) != model.n_classes:
         raise ModelLoadError(f"{directory}: the card lists {len(card['class_names'])} class names for {model.n_classes} outputs")
     return model.to(map_location).eval(), card

@@ -26,11 +26,21 @@ else:  # pragma: no cover
 
 from .errors import ParameterError
 from .params import DreamParams
+from .shape import SCALAR, ListOf, Number, Table, Text, check
 
 __all__ = ["PRESET_DIR", "Preset", "list_presets", "load_preset", "read_toml"]
 
 PRESET_DIR = Path(__file__).resolve().parent
-PRESET_KEYS = ("schema", "name", "description", "params", "sequence", "fx")
+_FX_ENTRY = Table({"plugin": Text(), "vst3": Text()}, others=SCALAR, label="a table (plugin = \"Name\" and settings)")
+PRESET_SHAPE = Table({
+    "schema": SCALAR, "name": Text(), "description": Text(),
+    "params": Table(others=SCALAR, label="a table of name = value ([params])"),
+    "sequence": ListOf(Table({"time": Number(0, 1e6)}, required=("time",), others=SCALAR),
+                       label="a list of [[sequence]] tables"),
+    "fx": Table({"pre": ListOf(_FX_ENTRY, label="a list of [[fx.pre]] tables"),
+                 "post": ListOf(_FX_ENTRY, label="a list of [[fx.post]] tables")}, label="a table ([fx])"),
+})
+PRESET_KEYS = tuple(PRESET_SHAPE.fields)
 
 
 class Preset:
@@ -49,22 +59,25 @@ class Preset:
         return f"Preset({self.name!r})"
 
 
-def read_toml(path: Path, allowed: tuple[str, ...], what: str) -> dict:
-    """Read a hand-edited TOML file: ``schema = 1`` and no unknown top-level keys."""
+def read_toml(path: Path, shape: Table, what: str) -> dict:
+    """Read a hand-edited TOML file: ``schema = 1``, then the declared ``shape`` (see ``shape``)."""
+    from .fileutil import check_input_file
+
     try:
+        if path.exists():
+            check_input_file(path, f"{what} file", ParameterError)
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ParameterError(f"{what} file {path} does not exist") from None
+    except PermissionError:
+        raise ParameterError(f"{what} file {path} is not readable (permission denied); fix its permissions") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ParameterError(f"{what} file {path} cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     if data.get("schema") != 1:
         raise ParameterError(f"{path}: needs 'schema = 1' at the top (found {data.get('schema')!r})")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ParameterError(f"{path}: unknown key {unknown[0]!r}; valid keys: {', '.join(allowed)}")
-    return data
+    return check(data, shape, str(path))
 
 
 def list_presets() -> list[str]:
@@ -80,7 +93,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
         path = PRESET_DIR / f"{text}.toml"
         if not path.is_file():
             raise ParameterError(f"unknown preset {text!r}; factory presets: {', '.join(list_presets())} (or give a .toml path)")
-    data = read_toml(path, PRESET_KEYS, "preset")
+    data = read_toml(path, PRESET_SHAPE, "preset")
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise ParameterError(f"{path}: [params] must be a table of name = value")

@@ -38,12 +38,19 @@ from . import schema
 from .errors import ParameterError
 from .loader import list_presets, load_preset, read_toml
 from .params import DreamParams
+from .shape import SCALAR, Integer, ListOf, Number, Table, Text
 
 __all__ = ["CcMapping", "MidiMap", "load_midi_map", "CURVES"]
 
 CURVES = ("lin", "log", "int", "choice")
-_MAP_KEYS = ("schema", "name", "description", "cc", "program_change")
-_CC_KEYS = ("cc", "channel", "param", "range", "curve", "values", "smoothing_ms")
+# Shapes only (types, lengths, known keys); ranges and meanings are checked below with their own messages.
+_CC_SHAPE = Table({"cc": Integer(), "channel": Integer(), "param": Text(), "range": ListOf(Number(), 2, 2),
+                   "curve": Text(), "values": ListOf(SCALAR, 1), "smoothing_ms": Number()}, label="a [[cc]] table")
+_PROGRAM_SHAPE = Table({"program": Integer(), "preset": Text()}, label="a [[program_change]] table")
+MAP_SHAPE = Table({"schema": SCALAR, "name": Text(), "description": Text(),
+                   "cc": ListOf(_CC_SHAPE, label="a list of [[cc]] tables"),
+                   "program_change": ListOf(_PROGRAM_SHAPE, label="a list of [[program_change]] tables")})
+_CC_KEYS = tuple(_CC_SHAPE.fields)
 
 
 def _kind(param: str) -> str:
@@ -106,7 +113,7 @@ def _entry_error(path, i, text):
 def load_midi_map(path) -> MidiMap:
     """Read and validate a MIDI map; every error names the entry and the fix."""
     path = Path(path)
-    data = read_toml(path, _MAP_KEYS, "MIDI map")
+    data = read_toml(path, MAP_SHAPE, "MIDI map")
     mappings = []
     for i, entry in enumerate(data.get("cc", [])):
         if not isinstance(entry, dict):

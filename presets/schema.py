@@ -152,7 +152,7 @@ def _f(name, type_, default, unit, range_text, doc, **kw) -> Field:
 FIELDS: dict[str, Field] = {f.name: f for f in (
     _f("layer", int, 2, "index", "0..n_layers-1",
        "The strongest control (Bisig): layer 0 gives pitched, simple spectra; deeper layers burstier, noisier, more "
-       "complex sound.", minimum=0, maximum=31, curve="int", midi_range=(0, 7)),
+       "complex sound.", minimum=0, maximum=1023, curve="int", midi_range=(0, 7)),  # the model checks its own count
     _f("channel", int, -1, "index", "-1 (all) or 0..channels-1",
        "Which feature map of the layer to amplify; at layer 0 the map sets the pitch region, deeper maps differ less.",
        minimum=-1, maximum=4095, curve="int", midi_range=(-1, 31)),

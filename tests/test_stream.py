@@ -136,7 +136,7 @@ def test_fx_errors_are_clear(tmp_path):
     for body, message in [
         ('[[fx.pre]]\nplugin = "Fuzzbox"\n', "unknown pedalboard plugin 'Fuzzbox'"),
         ('[[fx.pre]]\nvst3 = "/nowhere/X.vst3"\n', "not found"),
-        ('[[fx.pre]]\nplugin = "Gain"\nloudness = 3\n', "does not take these parameters"),
+        ('[[fx.pre]]\nplugin = "Gain"\nloudness = 3\n', "has no parameter 'loudness'; valid: gain_db"),  # names listed
     ]:
         path = tmp_path / "p.toml"
         path.write_text("schema = 1\n" + body)

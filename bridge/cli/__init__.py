@@ -13,7 +13,7 @@ import sys
 from dreambridge.presets import schema
 from dreambridge.presets.version import version
 
-__all__ = ["get_parser", "main"]
+__all__ = ["get_parser", "main", "describe_failure"]
 
 
 def _add_dream_args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
@@ -222,24 +223,68 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default")
     p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
     p.add_argument("--repeats", type=int, default=5)
+    for command in sub.choices.values():  # --debug after the command works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code.
+
+    The one error boundary: every expected failure (a ``DreamError``, a file-system error such
+    as a full disk or a read-only folder, an audio decoder error, malformed TOML/JSON) prints
+    one line naming the problem and the fix, and exits non-zero; anything else is a bug and
+    says so in one line. ``--debug`` (or ``DREAMBRIDGE_DEBUG=1``) shows the traceback instead.
+    SIGTERM, SIGHUP and SIGINT remove every temporary output file before the process ends.
+    """
+    import os
+
     parser = get_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    from dreambridge.presets.errors import DreamError
+    debug = bool(getattr(args, "debug", False) or os.environ.get("DREAMBRIDGE_DEBUG"))
+    from dreambridge.presets.fileutil import signal_cleanup
 
-    try:
-        from dreambridge.bridge.cli import commands
+    with signal_cleanup():
+        try:
+            from dreambridge.bridge.cli import commands
 
-        return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
-    except DreamError as exc:
-        print(f"dreambridge {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+            return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
+        except KeyboardInterrupt:
+            print(f"dreambridge {args.command}: interrupted; no partial output was left", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            if debug:
+                raise
+            message, code = describe_failure(exc)
+            print(f"dreambridge {args.command}: error: {message}", file=sys.stderr)
+            return code
+
+
+def describe_failure(exc: BaseException) -> tuple[str, int]:
+    """``(one line, exit code)`` for an exception that reached the CLI."""
+    import json
+
+    from dreambridge.presets.errors import DreamError, first_line
+
+    if isinstance(exc, DreamError):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 2
+    if isinstance(exc, OSError):
+        from dreambridge.presets.fileutil import describe_os_error
+
+        return describe_os_error(exc), 1
+    if isinstance(exc, MemoryError):
+        return "out of memory; use shorter excerpts (--set excerpt_seconds=...), fewer --jobs, or a smaller input", 1
+    if type(exc).__module__ == "soundfile" or type(exc).__name__ == "LibsndfileError":
+        return f"audio file error ({first_line(exc) or 'libsndfile system error'}); check the file and the disk", 1
+    if isinstance(exc, json.JSONDecodeError) or type(exc).__name__ == "TOMLDecodeError":
+        return f"a data file is not valid JSON/TOML ({first_line(exc)}); fix or delete it", 2
+    return (f"internal error ({type(exc).__name__}: {first_line(exc)}); run again with --debug for the traceback "
+            "and report it"), 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

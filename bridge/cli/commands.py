@@ -33,15 +33,21 @@ def cmd_dream(args, argv) -> int:
         if args.input is not None:
             raise ParameterError(f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input")
         if args.duration is not None and not 0 < args.duration <= 3600:
-            raise ParameterError(f"--duration {args.duration:g} is outside 0..3600 seconds")
+            raise ParameterError(f"--duration {args.duration:g} must be more than 0 and at most 3600 seconds")
         output_format(args.output, None, args.subtype)
-    check_output_path(args.output, args.overwrite, [args.input])
+    inputs = [args.input, args.target, _preset_file(args.preset)]
+    check_output_path(args.output, args.overwrite, inputs)
     if args.target is not None:
+        if params.mode != "target":
+            raise ParameterError(f"--target {args.target} is used only with --set mode=target "
+                                 f"(the mode is {params.mode!r})")
         probe(args.target)
     elif params.mode == "target":
         raise ParameterError("mode=target needs --target FILE (the sound whose spectrum builds the mask)")
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ParameterError(f"--plot {args.plot} must be a .png file")
+    if args.plot is not None:
+        if not args.plot.lower().endswith(".png"):
+            raise ParameterError(f"--plot {args.plot} must be a .png file")
+        check_output_path(args.plot, args.overwrite, [*inputs, args.output])
 
     from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.bridge.io.files import dream_file, dream_to_file
@@ -82,6 +88,11 @@ def _cluster(address: str | None, log):
     from dreambridge.bridge.io.cluster import RayCluster
 
     return RayCluster(address, log=log)
+
+
+def _preset_file(preset: str):
+    """The file a ``--preset`` value reads (a factory name or a path), so it is never an output."""
+    return load_preset(preset).path
 
 
 def cmd_batch(args, argv) -> int:
@@ -126,7 +137,7 @@ def cmd_live(args, argv) -> int:
     from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.live.devices import run_live
     from dreambridge.bridge.live.fx import build_chains
-    from dreambridge.bridge.live.midi import LiveControl, open_input
+    from dreambridge.bridge.live.midi import LiveControl, check_fx_targets, open_input
     from dreambridge.presets.loader import PRESET_DIR
     from dreambridge.presets.midimap import load_midi_map
 
@@ -134,6 +145,7 @@ def cmd_live(args, argv) -> int:
     params = resolved.params
     midi_map = load_midi_map(args.midi_map or PRESET_DIR / "midi" / "8-knob.toml")
     pre, post = build_chains(resolved.preset, resolved.fx)
+    check_fx_targets(midi_map, {"pre": pre, "post": post})
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     control = LiveControl(midi_map, params)
     midi_in = osc = None
@@ -283,12 +295,19 @@ def cmd_atlas(args, argv) -> int:
 
     from dreambridge.bridge.lab.atlas import run_atlas
 
+    _check_output_dir(args.output)
     dreamer = _atlas_dreamer(args.model, args.device, args.random_weights)
     layers = args.layers if args.layers else list(range(len(dreamer.layer_channels)))
     for layer in layers:
         if not 0 <= layer < len(dreamer.layer_channels):
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
     total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
+    if total == 0 or any(m < 0 for m in args.maps or []):
+        widest = max(dreamer.layer_channels[l] for l in layers)
+        raise ParameterError(f"--maps {' '.join(map(str, args.maps))} selects no feature map; these layers have maps "
+                             f"0..{widest - 1}")
+    if args.iterations < 1 or not 0 < args.seconds <= 600:
+        raise ParameterError("--iterations must be 1 or more and --seconds above 0 and at most 600")
     if args.ray and args.jobs > 1:
         raise ParameterError("--jobs and --ray do not go together: a cluster runs one map per CPU of every node")
     with _cluster(args.ray, lambda s: print(s, file=sys.stderr)) as cluster, \
@@ -300,6 +319,14 @@ def cmd_atlas(args, argv) -> int:
     return 0
 
 
+def _check_output_dir(path) -> None:
+    """An output folder: absent (created later) or a folder, never a file."""
+    import os
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ParameterError(f"-o {path} is a file; give a folder (it will be created)")
+
+
 def cmd_sweep(args, argv) -> int:
     from tqdm import tqdm
 
@@ -309,6 +336,7 @@ def cmd_sweep(args, argv) -> int:
     values = [schema.coerce(args.param, schema.parse_text(args.param, v)) for v in args.values]
     for value in values:
         DreamParams().replace(**{args.param: value})  # validates every value first
+    _check_output_dir(args.output)
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     with tqdm(total=len(values), desc=f"sweep {args.param}", disable=args.quiet) as bar:
         run_sweep(dreamer, args.param, values, args.output, args.layer, args.channel, args.iterations, args.seconds,
@@ -389,6 +417,14 @@ def cmd_style(args, argv) -> int:
                                        for name in ("iterations", "learning_rate", "seed"))
     if iterations < 1:
         raise ParameterError(f"--iterations {iterations} must be 1 or more")
+    if args.plot is not None:
+        if not args.plot.lower().endswith(".png"):
+            raise ParameterError(f"--plot {args.plot} must be a .png file")
+        check_output_path(args.plot, args.overwrite, [args.content, args.style, args.output])
+    if not 0 <= args.style_weight <= 1e6:  # NaN fails both comparisons
+        raise ParameterError(f"--style-weight {args.style_weight:g} must be a number from 0 to 1e6")
+    if not learning_rate > 0:
+        raise ParameterError(f"--learning-rate {learning_rate:g} must be above 0 (at most 10)")
     model, rate = None, 44100
     if args.method == "net":
         from dreambridge.models.zoo import load_model
@@ -400,20 +436,20 @@ def cmd_style(args, argv) -> int:
                 raise ParameterError(f"layer {layer} is outside 0..{model.n_layers - 1} for this model")
     content, content_rate = read_audio(args.content)
     style, style_rate = read_audio(args.style)
-    c = resample(content.mean(axis=0), content_rate, rate)
+    c = resample(content, content_rate, rate)
     s = resample(style.mean(axis=0), style_rate, rate)
     with tqdm(total=iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
         out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
                                       iterations, learning_rate, seed,
                                       callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
-    out = resample(out, rate, content_rate)[: content.shape[1]]
-    out = np.pad(out, (0, content.shape[1] - len(out)))
-    write_audio(args.output, np.repeat(out[None], content.shape[0], axis=0), content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
+    out = resample(out, rate, content_rate)[:, : content.shape[1]]
+    out = np.pad(out, ((0, 0), (0, content.shape[1] - out.shape[1])))
+    write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
         from dreambridge.bridge.lab.plots import plot_panels
 
         plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
-                                ("output", out, content_rate, "audio")])
+                                ("output", out.mean(axis=0), content_rate, "audio")])
     print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
           f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
@@ -443,16 +479,24 @@ def cmd_models(args, argv) -> int:
     if args.action == "import":
         return _import_model(args)
     if args.action == "list":
+        from dreambridge.presets.errors import DreamError
+
         default = default_model_name()
         print(f"{'name':28s} {'arch':11s} {'classes':>7s} {'test acc':>8s} {'rate':>6s} {'params':>9s} {'size':>8s}")
+        broken = 0
         for name in list_models():
-            card = describe(name)
+            try:
+                card = describe(name)
+            except DreamError as exc:
+                broken += 1
+                print(f"dreambridge models: skipped {name}: {exc}", file=sys.stderr)
+                continue
             acc = card.get("test_accuracy")
             size = _dir_size(name)
             print(f"{name + (' (default)' if name == default else ''):28s} {card['architecture']['arch']:11s} "
                   f"{len(card['class_names']):7d} {'-' if acc is None else f'{acc * 100:.1f}%':>8s} "
-                  f"{card['architecture']['sample_rate']:6d} {card['n_parameters']:9d} {size / 1e6:6.1f}MB")
-        return 0
+                  f"{card['architecture']['sample_rate']:6d} {card.get('n_parameters', 0):9d} {size / 1e6:6.1f}MB")
+        return 1 if broken else 0
     card = describe(args.name or "default")
     card = {k: v for k, v in card.items() if k != "training"} | {
         "training": {k: v for k, v in card.get("training", {}).items() if k != "history"}
@@ -549,6 +593,8 @@ def cmd_export(args, argv) -> int:
     out = Path(args.output)
     if out.suffix != ".onnx":
         raise ExportError(f"output {out} must end in .onnx")
+    if out.is_dir():
+        raise ExportError(f"output {out} is a folder; give a file name ending in .onnx")
     if out.exists() and not args.overwrite:
         raise ExportError(f"output {out} already exists; pass --overwrite to replace it")
     if not out.parent.exists():
@@ -566,6 +612,10 @@ def cmd_export(args, argv) -> int:
 def cmd_bench(args, argv) -> int:
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
+    if args.repeats < 1 or args.repeats > 1000:
+        raise ParameterError(f"--repeats {args.repeats} must be 1..1000")
+    if not 0.05 <= args.seconds <= 60:  # NaN fails the comparison too
+        raise ParameterError(f"--seconds {args.seconds:g} must be a number from 0.05 to 60")
     report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
     if args.json:
         print(json.dumps(report))

@@ -184,8 +184,9 @@ class Dreamer:
         return np.stack(out).astype(np.float32)
 
     def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None,
-                     target: np.ndarray | None = None) -> np.ndarray:
-        """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt)."""
+                     target: np.ndarray | None = None, n_valid=None) -> np.ndarray:
+        """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt);
+        ``n_valid[b]``: samples of item ``b`` that are signal (the rest pads past the end)."""
         p = params or self.params
         selection = self._check(p)
         if p.lowpass_hz >= self.sample_rate / 2:
@@ -196,7 +197,7 @@ class Dreamer:
             peaks = np.max(np.abs(items), axis=-1)
             start = items / np.maximum(peaks, SILENCE_PEAK)[:, None]
             levels = np.minimum(peaks, ceiling)
-            active = peaks >= SILENCE_PEAK
+            active = _moving(items, n_valid)
         elif p.init == "noise":
             start = np.stack([rng.standard_normal(items.shape[-1]) for rng in rngs])
             start /= np.max(np.abs(start), axis=-1, keepdims=True)
@@ -228,10 +229,12 @@ class Dreamer:
         return n_excerpt, n_fade, max(1, int(round(base.excerpt_seconds * self.sample_rate)))
 
     def dream_excerpts(self, excerpts: list[np.ndarray], indices: list[int], params: DreamParams,
-                       sample_rate: int) -> list[np.ndarray]:
+                       sample_rate: int, n_valid: list[int] | None = None) -> list[np.ndarray]:
         """Dream excerpts ``(n_channels, n_excerpt)`` at ``sample_rate`` (excerpt ``indices``
-        seed their random streams) and mix each with its dry input by ``params.mix``."""
+        seed their random streams) and mix each with its dry input by ``params.mix``.
+        ``n_valid[i]``: samples of excerpt ``i`` inside the signal (default: all)."""
         n_channels, n_excerpt = excerpts[0].shape
+        valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
         items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
         if sample_rate != self.sample_rate:
             n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
@@ -243,7 +246,9 @@ class Dreamer:
             target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, sample_rate, items.shape[-1], n_channels)
             if target is None:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
-        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target)
+        scale = items.shape[-1] / n_excerpt
+        item_valid = np.repeat([max(1, int(round(v * scale))) for v in valid], n_channels)
+        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target, item_valid)
         highs = None
         if sample_rate != self.sample_rate:
             dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
@@ -339,6 +344,17 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
+
+
+def _moving(items: np.ndarray, n_valid=None) -> np.ndarray:
+    """Which items hold sound: something moves (peak deviation from the mean >= ``SILENCE_PEAK``)
+    within their valid samples. A DC offset alone is inaudible, so it stays silent as digital
+    silence does; the zero padding past a file's end is not part of the signal."""
+    n = items.shape[-1]
+    valid = np.full(len(items), n) if n_valid is None else np.minimum(np.asarray(n_valid), n)
+    inside = np.arange(n)[None, :] < valid[:, None]
+    mean = np.where(inside, items, 0).sum(axis=-1, keepdims=True) / np.maximum(valid, 1)[:, None]
+    return np.max(np.where(inside, np.abs(items - mean), 0), axis=-1) >= SILENCE_PEAK
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

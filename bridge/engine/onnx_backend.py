@@ -58,6 +58,22 @@ def _session(source, device: str = "auto"):
         raise ModelLoadError(f"{source if isinstance(source, str) else 'graph'}: not a loadable ONNX graph ({first_line(exc)})") from None
 
 
+def _verify_file(path: str) -> None:
+    """Refuse a graph file whose weights are not the ones its export recorded (or not finite)."""
+    import onnx
+
+    from dreambridge.export.integrity import verify_graph
+
+    from dreambridge.presets.fileutil import check_input_file
+
+    check_input_file(path, "ONNX graph", ModelLoadError)
+    try:
+        proto = onnx.load(path)
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... for a file that is not a graph
+        raise ModelLoadError(f"{path}: not a loadable ONNX graph ({first_line(exc)})") from None
+    verify_graph(proto, path)
+
+
 def read_step_metadata(session) -> dict:
     """Model facts from a dream-step graph's ``metadata_props``."""
     meta = session.get_modelmeta().custom_metadata_map
@@ -93,6 +109,7 @@ class OnnxBackend:
         else:
             self._build = None
             self.path = str(source)
+            _verify_file(self.path)
             session = _session(self.path, device)
             self.meta = read_step_metadata(session)
             self.n_layers = len(self.meta["layer_channels"])

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dreambridge.dsp.normalize import db_to_gain
+from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 
 __all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "ExcerptScheduler", "OverlapAdd", "BlockStream",
            "RenderStats"]
 
-CEILING_DB = -0.1  # no output sample above -0.1 dBFS
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 
@@ -133,13 +132,13 @@ class ExcerptScheduler:
         """The crossfade weight of excerpt ``k`` (``(n_excerpt,)`` float32; no fade-in for the first)."""
         return excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
 
-    def dream(self, indices: list[int], excerpts: list[np.ndarray], params=None) -> list[np.ndarray]:
+    def dream(self, indices: list[int], excerpts: list[np.ndarray], params=None, n_valid=None) -> list[np.ndarray]:
         """Dream excerpts ``(n_channels, n_excerpt)``; ``indices`` seed their random streams.
 
         ``params`` defaults to ``params_for(indices[0])`` (callers group excerpts whose
-        parameters are equal)."""
+        parameters are equal); ``n_valid[i]``: samples of excerpt ``i`` inside the signal."""
         params = self.params_for(indices[0]) if params is None else params
-        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate)
+        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid)
 
     def add(self, k: int, wet: np.ndarray) -> None:
         """Overlap-add the dreamed excerpt ``k``."""
@@ -168,7 +167,8 @@ class ExcerptScheduler:
                 group.append(group[-1] + 1)
             k = group[-1] + 1
             excerpts = [read(self.start(j), self.start(j) + self.n_excerpt) for j in group]
-            for j, wet in zip(group, self.dream(group, excerpts, params)):
+            n_valid = [min(self.n_excerpt, n_total - self.start(j)) for j in group]
+            for j, wet in zip(group, self.dream(group, excerpts, params, n_valid)):
                 self.add(j, wet)
             done = min(self.start(k) if k < n_excerpts else n_total, n_total)
             write(self.finish(done))

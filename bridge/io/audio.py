@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.presets.errors import AudioIOError, first_line
-from dreambridge.presets.fileutil import atomic_path
+from dreambridge.presets.fileutil import atomic_path, temp_path
+from dreambridge.presets.fileutil import check_input_file as _check_input_file
 
-__all__ = ["AudioInfo", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio"]
+__all__ = ["AudioInfo", "check_input_file", "finish_block", "probe", "BlockReader", "atomic_writer", "output_format",
+           "check_output_path", "read_audio", "write_audio", "LOSSY_SUBTYPES", "FULL_SCALE"]
 
 
 class AudioInfo:
@@ -36,22 +39,76 @@ class AudioInfo:
         return self.n_samples / self.sample_rate
 
 
-def probe(path) -> AudioInfo:
-    """Check an input file and return its layout; one clear ``AudioIOError`` otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise AudioIOError(f"input file {path} does not exist; check the path")
-    if path.is_dir():
-        raise AudioIOError(f"{path} is a folder; give an audio file")
+def check_input_file(path, what: str = "input file") -> Path:
+    """A regular, readable file (see ``fileutil.check_input_file``), or one ``AudioIOError``."""
+    return _check_input_file(path, what, AudioIOError)
+
+
+def probe(path, verify: bool = True) -> AudioInfo:
+    """Check an input file and return its layout; one clear ``AudioIOError`` otherwise.
+
+    With ``verify`` the whole file is decoded once (in blocks, constant memory) before any
+    output exists, so a file corrupted mid-stream, truncated, holding NaN/Inf or peaking
+    above full scale is refused up front rather than half-way through a render.
+    """
+    path = check_input_file(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:
-        raise AudioIOError(f"{path}: cannot read audio ({first_line(exc)}); supported: WAV, FLAC, AIFF, OGG") from None
+        raise AudioIOError(f"{path}: cannot read audio ({first_line(exc)}); supported: {SUPPORTED}") from None
     if info.frames <= 0:
         raise AudioIOError(f"{path} holds no samples (zero-length audio); export the stem again")
-    return AudioInfo(path, info)
+    result = AudioInfo(path, info)
+    if verify:
+        _verify(result)
+    return result
 
 
+SUPPORTED = "WAV, FLAC, AIFF, OGG, MP3"
+_VERIFY_BLOCK = 1 << 16
+
+
+def _decode_error(info: AudioInfo, position: int, exc: BaseException) -> AudioIOError:
+    return AudioIOError(f"{info.path}: the audio is corrupt at sample {position} "
+                        f"({position / info.sample_rate:.3f} s): "
+                        f"{first_line(exc)}; repair or re-export the file")
+
+
+def _check_block(info: AudioInfo, block: np.ndarray, position: int) -> None:
+    """Finite samples within full scale, or one clear error naming the first bad sample."""
+    finite = np.isfinite(block)
+    if not np.all(finite):
+        bad = position + int(np.argmax(~np.all(finite, axis=0)))
+        raise AudioIOError(f"{info.path}: sample {bad} ({bad / info.sample_rate:.3f} s) is NaN or Inf; "
+                           "repair or re-export the file")
+    peak = float(np.max(np.abs(block))) if block.size else 0.0
+    if peak > FULL_SCALE:
+        bad = position + int(np.argmax(np.max(np.abs(block), axis=0) > FULL_SCALE))
+        raise AudioIOError(
+            f"{info.path}: float samples exceed full scale (|x| = {peak:.4g}, {20 * np.log10(peak):+.1f} dBFS, "
+            "first at "
+            f"{bad / info.sample_rate:.3f} s); normalise the file to 0 dBFS or below (e.g. sox IN OUT norm -0.1)")
+
+
+def _verify(info: AudioInfo) -> None:
+    """Decode every sample once (see ``probe``)."""
+    n_read = 0
+    try:
+        with sf.SoundFile(str(info.path)) as f:
+            while True:
+                block = f.read(_VERIFY_BLOCK, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                _check_block(info, block.T, n_read)
+                n_read += len(block)
+    except AudioIOError:
+        raise
+    except (RuntimeError, ValueError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
+        raise _decode_error(info, n_read, exc) from None
+    if n_read < info.n_samples:
+        raise AudioIOError(f"{info.path}: truncated: the header promises {info.n_samples} samples, only {n_read} "
+                           "decode; "
+                           "repair or re-export the file")
 
 
 class BlockReader:
@@ -66,7 +123,10 @@ class BlockReader:
     def __init__(self, path, info: AudioInfo, transform=None):
         self.info = info
         self.transform = transform  # applied once to every block read, in order (a pre-fx chain)
-        self.file = sf.SoundFile(str(path))
+        try:
+            self.file = sf.SoundFile(str(path))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise _decode_error(info, 0, exc) from None
         self.buffer = np.zeros((info.n_channels, 0), dtype=np.float32)
         self.buffer_start = 0
 
@@ -76,13 +136,15 @@ class BlockReader:
         if want <= 0:
             return
         real = max(0, min(stop, self.info.n_samples) - end)
-        block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
-        if not np.all(np.isfinite(block)):
-            bad = end + int(np.argmax(~np.all(np.isfinite(block), axis=0)))
-            raise AudioIOError(
-                f"{self.info.path}: sample {bad} ({bad / self.info.sample_rate:.3f} s) is NaN or Inf; "
-                "repair or re-export the file"
-            )
+        try:
+            block = self.file.read(real, dtype="float32", always_2d=True).T if real else \
+                np.zeros((self.info.n_channels, 0), np.float32)
+        except (RuntimeError, ValueError, OSError) as exc:  # a decoder error mid-file (soundfile.LibsndfileError)
+            raise _decode_error(self.info, end, exc) from None
+        if block.shape[1] < real:
+            raise AudioIOError(f"{self.info.path}: truncated at sample {end + block.shape[1]} (the header promises "
+                               f"{self.info.n_samples}); repair or re-export the file")
+        _check_block(self.info, block, end)
         if block.shape[1] < want:  # past the end: silence (through the pre-fx too, as a stream would)
             block = np.pad(block, ((0, 0), (0, want - block.shape[1])))
         if self.transform is not None:
@@ -106,7 +168,7 @@ class BlockReader:
         self.file.close()
 
 
-_EXT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG"}
+_EXT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aif": "AIFF", ".aiff": "AIFF", ".ogg": "OGG", ".mp3": "MP3"}
 
 
 def output_format(path, like: AudioInfo | None = None, subtype: str | None = None) -> tuple[str, str]:
@@ -120,7 +182,8 @@ def output_format(path, like: AudioInfo | None = None, subtype: str | None = Non
         if like is not None and like.format == fmt:
             subtype = like.subtype
         else:
-            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS"}[fmt]
+            subtype = {"WAV": "PCM_24", "FLAC": "PCM_24", "AIFF": "PCM_24", "OGG": "VORBIS",
+                       "MP3": "MPEG_LAYER_III"}[fmt]
     subtype = subtype.upper()
     if not sf.check_format(fmt, subtype):
         valid = ", ".join(sorted(sf.available_subtypes(fmt)))
@@ -129,26 +192,122 @@ def output_format(path, like: AudioInfo | None = None, subtype: str | None = Non
 
 
 def check_output_path(output, overwrite: bool, inputs=()) -> Path:
-    """Refuse to overwrite without ``overwrite`` and never write over an input."""
+    """Refuse to overwrite without ``overwrite``, never write over an input (every file the
+    command reads: audio, target, style, preset, map, automation), and refuse a folder, a
+    missing folder or a read-only one before any work is done."""
     output = Path(output)
     for item in inputs:
-        if item is not None and Path(item).exists() and output.exists() and os.path.samefile(item, output):
-            raise AudioIOError(f"output {output} is the input file; choose another output path")
-        if item is not None and Path(item).resolve() == output.resolve():
-            raise AudioIOError(f"output {output} is the input file; choose another output path")
+        if item is None or not Path(item).exists():
+            continue
+        if Path(item).resolve() == output.resolve() or (output.exists() and os.path.samefile(item, output)):
+            raise AudioIOError(f"output {output} is the input file {item} (a command never writes over what it "
+                               "reads); choose another output path")
+    if output.is_dir():
+        raise AudioIOError(f"output {output} is a folder; give a file name, e.g. {output / 'out.wav'}")
     if output.exists() and not overwrite:
         raise AudioIOError(f"output {output} already exists; pass --overwrite to replace it")
     if not output.parent.exists():
         raise AudioIOError(f"output folder {output.parent} does not exist; create it first")
+    if not output.parent.is_dir():
+        raise AudioIOError(f"{output.parent} is a file, not a folder; choose an output path inside a folder")
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise AudioIOError(f"output folder {output.parent} is not writable (read-only or permission denied); "
+                           "choose another output folder")
     return output
+
+
+FULL_SCALE = 1.0  # input samples beyond +-1.0 (float files only) are refused: see the README, "Reliability"
+LOSSY_SUBTYPES = ("VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III")
+_PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+_LOSSY_TRIES = 4  # encode, decode, measure: Vorbis/MP3 overshoot is ~0.7 dB, one re-encode fixes it
+
+
+def finish_block(block: np.ndarray, subtype: str = "FLOAT") -> np.ndarray:
+    """The one place every output block passes before it is written (after any post-fx).
+
+    Non-finite samples are an error (never a file); samples are clipped to the ceiling
+    (``CEILING_DB``), and the bound is the one that still decodes at or under it: for float
+    subtypes the float32 just below -0.1 dBFS (float32 rounds the ceiling itself up), for
+    integer PCM ``+-floor(ceiling * 2**(bits-1)) / 2**(bits-1)``, a code that libsndfile writes
+    exactly whichever way it scales (it rounds negative samples with 2**(bits-1), so an
+    unrounded bound let negative peaks land at -0.09998 dBFS). Returns float32 (float64 for
+    PCM_32, whose codes float32 cannot hold).
+    """
+    block = np.asarray(block)
+    if not np.all(np.isfinite(block)):
+        raise AudioIOError("the audio to write holds NaN or Inf samples (an effect in [[fx.post]] with an infinite or "
+                           "NaN setting, or a diverged dream); fix the preset or parameters")
+    top = _ceiling_for(subtype)
+    if subtype.upper() == "PCM_32":
+        return np.clip(block.astype(np.float64), -top, top)
+    return np.clip(block.astype(np.float32), np.float32(-top), np.float32(top))
+
+
+def _ceiling_for(subtype: str) -> float:
+    ceiling = db_to_gain(CEILING_DB)
+    bits = _PCM_BITS.get(subtype.upper())
+    if bits is not None:
+        scale = 2.0 ** (bits - 1)
+        return float(np.floor(ceiling * scale) / scale)
+    top = np.float32(ceiling)
+    return float(np.nextafter(top, np.float32(0)) if float(top) > ceiling else top)
+
+
+def _write_lossy(staging: str, tmp: str, sample_rate: int, n_channels: int, fmt: str, subtype: str) -> None:
+    """Encode the float ``staging`` file into ``tmp``; decode it and, if the codec's overshoot put
+    the decoded peak over the ceiling, encode again with the gain that brings it under."""
+    ceiling = db_to_gain(CEILING_DB)
+    gain = 1.0
+    for _ in range(_LOSSY_TRIES):
+        with sf.SoundFile(staging) as src, sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels,
+                                                        format=fmt, subtype=subtype) as dst:
+            for block in src.blocks(_VERIFY_BLOCK, dtype="float32", always_2d=True):
+                dst.write(block * np.float32(gain))
+        decoded_peak = 0.0
+        with sf.SoundFile(tmp) as check:
+            for block in check.blocks(_VERIFY_BLOCK, dtype="float32", always_2d=True):
+                decoded_peak = max(decoded_peak, float(np.max(np.abs(block))) if block.size else 0.0)
+        if decoded_peak <= ceiling:
+            return
+        gain *= 0.98 * ceiling / decoded_peak  # 2 % (0.18 dB) below: the next encode overshoots a little differently
+    raise AudioIOError(f"{subtype} encoding kept overshooting the {CEILING_DB} dBFS ceiling; write WAV or FLAC instead")
 
 
 @contextmanager
 def atomic_writer(path, sample_rate: int, n_channels: int, fmt: str, subtype: str):
-    """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success."""
-    with atomic_path(path) as tmp, \
-            sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
-        yield lambda block: f.write(np.ascontiguousarray(block.T))
+    """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success.
+
+    Every block goes through ``finish_block``. Lossy formats are staged as float and encoded
+    at the end, with the decoded peak checked against the ceiling. A write that fails (disk
+    full, device gone) raises ``AudioIOError`` naming the file and the cause.
+    """
+    with atomic_path(path) as tmp:
+        try:
+            if subtype.upper() in LOSSY_SUBTYPES:
+                with temp_path(Path(path).with_suffix(".wav")) as staging:
+                    with sf.SoundFile(staging, "w", samplerate=sample_rate, channels=n_channels, format="WAV",
+                                      subtype="FLOAT") as f:
+                        yield lambda block: f.write(np.ascontiguousarray(finish_block(block).T))
+                    _write_lossy(staging, tmp, sample_rate, n_channels, fmt, subtype)
+            else:
+                with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt,
+                                  subtype=subtype) as f:
+                    yield lambda block: f.write(np.ascontiguousarray(finish_block(block, subtype).T))
+        except sf.SoundFileError as exc:
+            raise AudioIOError(_write_failure(Path(path), exc)) from None
+
+
+def _write_failure(path: Path, exc: BaseException) -> str:
+    """One line for a failed audio write: libsndfile says only "System error" for a full disk."""
+    try:
+        stats = os.statvfs(path.parent)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        free = None
+    if free is not None and free < 256 * 1024:
+        return (f"cannot write {path}: no space left on the device ({free // 1024} KiB free); free some space or "
+                "write elsewhere")
+    return f"cannot write {path} ({first_line(exc) or 'system error'}); check the disk and the folder's permissions"
 
 
 def read_audio(path) -> tuple[np.ndarray, int]:

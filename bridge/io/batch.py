@@ -16,17 +16,23 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dreambridge.presets.errors import DreamError, ParameterError
+from dreambridge.presets.errors import DreamError, ParameterError, first_line
 from dreambridge.presets.fileutil import atomic_write_text, sha256_bytes, sha256_file
+from dreambridge.presets.shape import Integer, Table, Text, check
 
-__all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "dream_job", "describe_failure",
-           "MANIFEST_NAME"]
+__all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch",
+           "dream_job", "describe_failure", "MANIFEST_NAME"]
 
 MANIFEST_NAME = ".dreambridge-batch.json"
-AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}  # what ``dream`` reads, folders included
+LOCK_NAME = ".dreambridge-batch.lock"
+_ENTRY_SHAPE = Table({"key": Text(), "input": Text(), "status": Text(("started", "done")), "size": Integer(0),
+                      "sha256": Text(pattern="[0-9a-f]{64}")}, required=("key",), label="a manifest entry")
+MANIFEST_SHAPE = Table(others=_ENTRY_SHAPE, label="a JSON object of outputs")
 TEMPLATE_KEYS = ("stem", "name", "ext", "preset", "model", "seed")
 
 
@@ -90,7 +96,11 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
     except (KeyError, IndexError, ValueError) as exc:
         raise ParameterError(f"--filename {template!r} uses an unknown field {exc}; fields: {', '.join('{' + k + '}' for k in TEMPLATE_KEYS)}") from None
     found, errors = collect_inputs(inputs, out_dir)
-    input_paths = {p.resolve() for p, _ in found}
+    if not found and not errors:
+        raise ParameterError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) found in {' '.join(inputs)} "
+                             f"(files inside the output folder {out_dir} are never inputs); check the paths")
+    input_paths = {p.resolve() for p, _ in found} | {Path(f).resolve() for f in descriptor.get("files", ())}
+    root = out_dir.resolve()
     jobs, seen = [], {}
     for path, rel in found:
         ext = path.suffix.lstrip(".")
@@ -98,26 +108,71 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
                                model=Path(settings.model).name, seed=descriptor["seed"])
         out = out_dir / rel / name
         job = BatchJob(str(path), str(out))
-        if out.resolve() in input_paths:
+        if root not in out.resolve().parents:
+            job.error = f"--filename {template!r} puts {path.name}'s output outside {out_dir}; use a plain file name"
+        elif out.resolve() in input_paths:
             job.error = f"output {out} would overwrite an input; choose another -o or --filename"
         elif str(out.resolve()) in seen:
             job.error = f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
-            job.key = sha256_bytes(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode())
+            key_data = {"input": _file_identity(path), **{k: v for k, v in descriptor.items() if k != "files"}}
+            job.key = sha256_bytes(json.dumps(key_data, sort_keys=True).encode())
         jobs.append(job)
     return jobs, errors
 
 
 def _load_manifest(out_dir: Path) -> dict:
-    try:
-        return json.loads((out_dir / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
+    """The manifest: ``{output path relative to out_dir: entry}`` (a moved folder keeps it)."""
+    path = out_dir / MANIFEST_NAME
+    if not path.exists():
         return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: unreadable batch manifest ({first_line(exc)}); delete it to start afresh") \
+            from None
+    return check(data, MANIFEST_SHAPE, str(path))
 
 
 def _save_manifest(out_dir: Path, manifest: dict) -> None:
     atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+def _relative(out_dir: Path, output) -> str:
+    return Path(output).resolve().relative_to(out_dir.resolve()).as_posix()
+
+
+def _verified(out: Path, entry: dict) -> bool:
+    """The output is the one recorded: same size and sha256 (a truncated or edited file is redone)."""
+    try:
+        return out.stat().st_size == entry.get("size") and sha256_file(out) == entry.get("sha256")
+    except OSError:
+        return False
+
+
+@contextmanager
+def _folder_lock(out_dir: Path):
+    """One batch at a time per output folder: a second one is refused with one line."""
+    import fcntl
+
+    path = out_dir / LOCK_NAME
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ParameterError(f"another batch (pid {holder}) is writing into {out_dir}; wait for it to finish "
+                                 "or choose another -o") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 # -- workers -----------------------------------------------------------------------------
@@ -127,8 +182,14 @@ _RESOLVED = None
 
 def _worker_init(settings: BatchSettings, threads: int):
     global _DREAMER, _RESOLVED
+    import signal
+
     import torch
 
+    from dreambridge.presets.fileutil import exit_on_signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent reports; a worker removes its .part and goes
+        signal.signal(getattr(signal, name), exit_on_signal)
     torch.set_num_threads(max(1, threads))
     _DREAMER, _RESOLVED = _make_dreamer(settings)
 
@@ -182,9 +243,18 @@ def dream_job(state, job: BatchJob, subtype, progress: bool = False) -> dict:
         pre, post = _chains(resolved)
         stats = dream_file(dreamer, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
         return {"input": job.input, "output": job.output, "ok": True, "seconds": time.perf_counter() - t0,
-                "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1)}
+                "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1),
+                "size": os.path.getsize(job.output), "sha256": sha256_file(job.output)}
     except DreamError as exc:
         return {"input": job.input, "output": job.output, "ok": False, "error": str(exc)}
+    except OSError as exc:  # disk full, folder gone or read-only: this file fails, the batch goes on
+        return {"input": job.input, "output": job.output, "ok": False, "error": f"{job.output}: {_os_error(exc)}"}
+
+
+def _os_error(exc: OSError) -> str:
+    from dreambridge.presets.fileutil import describe_os_error
+
+    return describe_os_error(exc)
 
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
@@ -197,8 +267,9 @@ def _sample_rate(path) -> int:
     return sf.info(path).samplerate
 
 
-def descriptor_for(settings: BatchSettings, dreamer) -> dict:
-    """Everything besides the input that determines an output."""
+def descriptor_for(settings: BatchSettings, dreamer, threads: int = 1) -> dict:
+    """Everything besides the input that determines an output (the thread count included: float
+    reductions in torch and onnxruntime round differently with another count)."""
     schedule = dreamer.schedule
     desc = {
         "params": [p.to_dict() for p in (schedule.distinct() if schedule else [dreamer.params])],
@@ -206,8 +277,12 @@ def descriptor_for(settings: BatchSettings, dreamer) -> dict:
         "backend": settings.backend,
         "subtype": settings.subtype,
         "seed": dreamer.params.seed,
-        "engine": 1,
+        "threads": threads,
+        "engine": 2,
     }
+    from dreambridge.presets import load_preset
+
+    desc["files"] = [str(f) for f in (settings.automation, settings.midi_map, load_preset(settings.preset).path) if f]
     if settings.automation:
         desc["automation_sha256"] = sha256_file(settings.automation)
         desc["midi_map_sha256"] = sha256_file(settings.midi_map)
@@ -220,21 +295,34 @@ def describe_failure(failure: dict) -> str:
     return error if failure["input"] in error else f"{failure['input']}: {error}"
 
 
-def _local_results(settings: BatchSettings, todo: list, jobs: int, progress: bool):
-    """Dream ``todo`` here (``jobs`` 1) or in ``jobs`` processes; yield results as files finish."""
+def _local_results(settings: BatchSettings, todo: list, jobs: int, threads: int, progress: bool):
+    """Dream ``todo`` here (``jobs`` 1) or in ``jobs`` processes of ``threads`` threads; yield
+    results as files finish. A worker that dies fails its file, not the batch; a signal or
+    Ctrl-C stops the workers at once (each removes its ``.part``)."""
     if jobs <= 1 or len(todo) <= 1:
         for job in todo:
             yield _dream_one(job, settings.subtype, progress=progress)
         return
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
-    threads = settings.threads or max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
                              initargs=(settings, threads)) as pool:
-        futures = [pool.submit(_dream_one, job, settings.subtype) for job in todo]
-        for future in as_completed(futures):
-            yield future.result()
+        futures = {pool.submit(_dream_one, job, settings.subtype): job for job in todo}
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    job = futures[future]
+                    yield {"input": job.input, "output": job.output, "ok": False,
+                           "error": "a worker process died (killed, or out of memory); run again with --resume"}
+        except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1, resume: bool = False,
@@ -245,12 +333,26 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
     yields each job's result, its output already written, as it finishes; by default they
     are dreamed here, or in ``jobs`` processes."""
     global _DREAMER, _RESOLVED
-    from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ParameterError(f"-o {out_dir} is a file; give a folder for the outputs (it is created if missing)")
     _DREAMER, _RESOLVED = _make_dreamer(settings)  # validates everything before any file is touched
-    descriptor = descriptor_for(settings, _DREAMER)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(out_dir):
+        return _run_locked(inputs, out_dir, template, settings, jobs, resume, overwrite, progress, log, executor)
+
+
+def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, jobs: int, resume: bool, overwrite: bool,
+                progress: bool, log, executor=None) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    # Output bits depend on the torch thread count (the input gradient's reductions), so it is part of the key:
+    # --threads N, else 1 per Ray worker, else the cores shared out over --jobs (in-process files use the same).
+    threads = settings.threads or (1 if executor is not None else max(1, (os.cpu_count() or 1) // jobs))
+    torch.set_num_threads(threads)
+    descriptor = descriptor_for(settings, _DREAMER, threads)
     if _RESOLVED.fx:
         descriptor["fx"] = _RESOLVED.fx
     work, missing = plan(inputs, out_dir, template, settings, descriptor)
@@ -259,35 +361,35 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
     todo = []
     for job in work:
         out = Path(job.output)
-        entry = manifest.get(str(out.resolve()), {})
-        ours = entry.get("key") == job.key
+        entry = manifest.get(_relative(out_dir, out), {}) if not job.error else {}
+        # An output a batch recorded in this folder (done with other settings, or "started" by an
+        # interrupted run) is ours to redo under --resume; a finished one is skipped only if verified.
+        ours = bool(entry)
         if job.error:
             summary["failed"].append({"input": job.input, "error": job.error})
-        elif resume and out.exists() and ours and entry.get("status", "done") == "done":
+        elif resume and out.exists() and entry.get("key") == job.key and entry.get("status") == "done" \
+                and _verified(out, entry):
             summary["skipped"].append({"input": job.input, "output": job.output})
-        # An output marked "started" by an interrupted run with these settings is ours to redo.
         elif out.exists() and not overwrite and not (resume and ours):
             summary["failed"].append({"input": job.input, "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)"})
         else:
+            # A run killed with -9 leaves its hidden temporary file; the writer removes those of dead pids.
             out.parent.mkdir(parents=True, exist_ok=True)
-            # A run killed with -9 leaves its hidden temporary file (".stem.XXXX.part.ext");
-            # it was never renamed, so it is ours to remove before writing this output again.
-            for stale in out.parent.glob(f".{glob.escape(out.stem)}.*.part{out.suffix}"):
-                stale.unlink(missing_ok=True)
             todo.append(job)
     for failure in summary["failed"]:
         log(f"skipped: {describe_failure(failure)}")
     # Mark every output "started" before it is written: a run killed between an output's atomic
     # rename and its "done" record leaves a file that --resume knows is its own, and redoes.
     for job in todo:
-        manifest[str(Path(job.output).resolve())] = {"key": job.key, "input": job.input, "status": "started"}
+        manifest[_relative(out_dir, job.output)] = {"key": job.key, "input": job.input, "status": "started"}
     if todo:
         _save_manifest(out_dir, manifest)
 
     def record(result):
         if result["ok"]:
-            manifest[str(Path(result["output"]).resolve())] = {"key": next(j.key for j in todo if j.output == result["output"]),
-                                                                "input": result["input"], "status": "done"}
+            key = next(j.key for j in todo if j.output == result["output"])
+            manifest[_relative(out_dir, result["output"])] = {"key": key, "input": result["input"], "status": "done",
+                                                               "size": result["size"], "sha256": result["sha256"]}
             _save_manifest(out_dir, manifest)
             summary["ok"].append(result)
         else:
@@ -297,7 +399,8 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
     t0 = time.perf_counter()
     overall = tqdm(total=len(todo), unit="file", desc="batch", disable=not progress or not todo, position=0)
     parallel = executor is not None or (jobs > 1 and len(todo) > 1)
-    results = executor(settings, todo) if executor is not None else _local_results(settings, todo, jobs, progress)
+    results = executor(settings, todo) if executor is not None else _local_results(settings, todo, jobs, threads,
+                                                                                   progress)
     for result in results:
         record(result)
         overall.update(1)

@@ -33,8 +33,14 @@ def _optimise(variable, losses, iterations: int, learning_rate: float, style_wei
         if i == 0:
             c0, s0 = content_loss.detach().clamp_min(1e-12), style_loss.detach().clamp_min(1e-12)
         content_loss, style_loss = content_loss / c0, style_loss / s0
+        total = content_loss + style_weight * style_loss
+        if not bool(torch.isfinite(total)):
+            from dreambridge.presets.errors import ParameterError
+
+            raise ParameterError(f"style transfer diverged at iteration {i + 1} (the loss is NaN or Inf); "
+                                 "lower --learning-rate or --style-weight")
         optimiser.zero_grad()
-        (content_loss + style_weight * style_loss).backward()
+        total.backward()
         optimiser.step()
         history.append({"content": float(content_loss.detach()), "style": float(style_loss.detach())})
         if callback:
@@ -45,16 +51,19 @@ def _optimise(variable, losses, iterations: int, learning_rate: float, style_wei
 def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: str = "net", content_layer: int = 5,
                    style_layers=(0, 1, 2, 3), style_weight: float = 1.0, iterations: int = 200,
                    learning_rate: float = 0.01, seed: int = 0, n_fft: int = 2048, hop_length: int = 512, callback=None):
-    """Return ``(output, history)`` for mono signals at the model rate (44.1 kHz for stft).
+    """Return ``(output, history)`` at the model rate (44.1 kHz for stft).
 
-    ``history`` lists ``{"content": c, "style": s}`` per iteration.
+    ``content`` is ``(n_channels, n)`` (or mono ``(n,)``): every channel is styled as its own
+    item of one batch, so stereo stays stereo. ``style`` is mono ``(n,)`` (its timbre).
+    ``history`` lists ``{"content": c, "style": s}`` per iteration. A loss that turns NaN or
+    Inf raises ``ParameterError``.
     """
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    c = torch.from_numpy(np.asarray(content, np.float32))
+    c = torch.from_numpy(np.atleast_2d(np.asarray(content, np.float32)))
     s = torch.from_numpy(np.asarray(style, np.float32))
-    c = c / c.abs().max().clamp_min(1e-9)
+    c = c / c.abs().amax(dim=-1, keepdim=True).clamp_min(1e-9)
     s = s / s.abs().max().clamp_min(1e-9)
     if method == "net":
         from dreambridge.models.nets import fold_batchnorm
@@ -62,16 +71,17 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
         net = fold_batchnorm(model)
         deepest = max([content_layer, *style_layers])
         with torch.no_grad():
-            taps_c, _ = net.forward_taps(c[None, None], upto=deepest)
+            taps_c, _ = net.forward_taps(c[:, None], upto=deepest)
             taps_s, _ = net.forward_taps(s[None, None], upto=deepest)
             target_content = taps_c[content_layer]
             target_grams = {l: _gram(taps_s[l][0]) for l in style_layers}
         x = (0.1 * torch.randn(c.shape, generator=gen)).requires_grad_(True)
 
         def losses():
-            taps, _ = net.forward_taps(x[None, None], upto=deepest)
+            taps, _ = net.forward_taps(x[:, None], upto=deepest)
             content_loss = ((taps[content_layer] - target_content) ** 2).mean()
-            style_loss = sum(((_gram(taps[l][0]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12) for l, g in target_grams.items())
+            style_loss = sum(((_gram(taps[l]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12)
+                             for l, g in target_grams.items())
             return content_loss, style_loss / max(len(target_grams), 1)
 
         history = _optimise(x, losses, iterations, learning_rate, style_weight, callback)
@@ -90,10 +100,15 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
                             learning_rate * 10, style_weight, callback)
         magnitude = torch.expm1(m.detach().clamp_min(0))
         phase = torch.exp(1j * torch.angle(sc))
-        out = torch.istft(magnitude * phase, n_fft, hop_length, window=window, center=True, length=len(c)).numpy()
+        out = torch.istft(magnitude * phase, n_fft, hop_length, window=window, center=True, length=c.shape[-1]).numpy()
     else:
         from dreambridge.presets.errors import ParameterError
 
         raise ParameterError(f"--method {method!r} is not one of net, stft")
-    out = out - out.mean()
+    out = out - out.mean(axis=-1, keepdims=True)
+    if not np.all(np.isfinite(out)):
+        from dreambridge.presets.errors import ParameterError
+
+        raise ParameterError("style transfer diverged (the output holds NaN or Inf); "
+                             "lower --learning-rate or --style-weight")
     return (0.9 * out / max(float(np.max(np.abs(out))), 1e-9)).astype(np.float32), history

@@ -8,6 +8,7 @@ import bisect
 from dreambridge.bridge.engine.schedule import CcState
 from dreambridge.presets import DreamParams
 from dreambridge.presets.errors import ParameterError, first_line
+from dreambridge.presets.fileutil import check_input_file
 from dreambridge.presets.midimap import MidiMap
 
 __all__ = ["MidiAutomation", "read_midi_events"]
@@ -18,12 +19,19 @@ def read_midi_events(path) -> list[tuple[float, object]]:
     force at each tick (mido merges the tracks and follows every tempo change)."""
     import mido
 
+    check_input_file(path, "automation file", ParameterError)
     try:
         mid = mido.MidiFile(str(path))
-    except FileNotFoundError:
-        raise ParameterError(f"automation file {path} does not exist") from None
     except Exception as exc:
         raise ParameterError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
+    if mid.type == 2 or not isinstance(mid.ticks_per_beat, int) or mid.ticks_per_beat <= 0:
+        raise ParameterError(f"{path}: the MIDI header gives {mid.ticks_per_beat} ticks per beat (type {mid.type}); "
+                             "export the automation again as a type 0 or 1 file with a positive resolution")
+    for track in mid.tracks:
+        for message in track:
+            if message.type == "set_tempo" and message.tempo <= 0:
+                raise ParameterError(f"{path}: a tempo change to 0 microseconds per beat (infinite tempo); "
+                                     "fix the tempo map in the DAW and export again")
     events, now = [], 0.0
     for message in mid:  # message.time: seconds since the previous message
         now += message.time

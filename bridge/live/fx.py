@@ -64,10 +64,25 @@ def _make(entry: dict, where: str):
     name = entry["plugin"]
     if name not in BUILTINS:
         raise ParameterError(f"{where}: unknown pedalboard plugin {name!r}; built-ins: {', '.join(sorted(BUILTINS))}")
+    valid = _parameter_names(BUILTINS[name])
+    for key in params:
+        if key not in valid:
+            raise ParameterError(f"{where}: {name} has no parameter {key!r}; valid: {', '.join(valid)}")
     try:
         return BUILTINS[name](**params)
-    except TypeError as exc:
-        raise ParameterError(f"{where}: {name} does not take these parameters ({first_line(exc)})") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ParameterError(f"{where}: {name} does not take these settings ({first_line(exc)}); "
+                             f"parameters: {', '.join(valid)}") from None
+
+
+def _parameter_names(plugin) -> list[str]:
+    """The settable parameters of a pedalboard plugin (a class or an instance): a VST3's reported
+    parameters, or a built-in's properties."""
+    if not isinstance(plugin, type) and getattr(plugin, "parameters", None):
+        return sorted(plugin.parameters.keys())
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    return sorted(n for n in dir(cls) if not n.startswith("_") and isinstance(getattr(cls, n, None), property)
+                  and n not in ("is_effect", "is_instrument", "reset"))
 
 
 def _set(plugin, key: str, value, where: str) -> None:
@@ -99,13 +114,17 @@ class FxChain:
                                  "(a mono plugin on stereo audio?); use a plugin with the stream's channel count")
         return out.astype(np.float32, copy=False)
 
-    def set_param(self, index: int, name: str, value) -> None:
+    def check_param(self, index: int, name: str) -> None:
+        """Raise a clear error unless plugin ``index`` has a parameter ``name``."""
         if not 0 <= index < len(self.plugins):
             raise ParameterError(f"fx.{self.side}.{index}: the chain has {len(self.plugins)} plugins")
-        plugin = self.plugins[index]
-        if hasattr(plugin, "parameters") and name not in plugin.parameters and not hasattr(type(plugin), name):
-            raise ParameterError(f"fx.{self.side}.{index} has no parameter {name!r}")
-        _set(plugin, name, value, f"fx.{self.side}.{index}")
+        valid = _parameter_names(self.plugins[index])
+        if name not in valid:
+            raise ParameterError(f"fx.{self.side}.{index} has no parameter {name!r}; valid: {', '.join(valid)}")
+
+    def set_param(self, index: int, name: str, value) -> None:
+        self.check_param(index, name)
+        _set(self.plugins[index], name, value, f"fx.{self.side}.{index}")
 
     def reset(self) -> None:
         self.board.reset()

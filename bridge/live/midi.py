@@ -18,7 +18,7 @@ from dreambridge.presets.errors import DeviceError, ParameterError, first_line
 from dreambridge.presets.fileutil import atomic_path
 from dreambridge.presets.midimap import MidiMap, load_midi_map
 
-__all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES", "CHOICES"]
+__all__ = ["check_fx_targets", "LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES", "CHOICES"]
 
 # MIDI learn's controller range and curve for each parameter, from the schema (param -> (range, curve)).
 DEFAULT_RANGES = {f.name: (list(f.learn_range), f.curve) for f in schema.FIELDS.values()
@@ -99,6 +99,21 @@ class LiveControl:
     def fx_now(self) -> dict:
         with self.lock:
             return self.state.fx_at(self.now())
+
+
+def check_fx_targets(midi_map: MidiMap, chains: dict) -> None:
+    """Every ``fx.pre.N.NAME`` / ``fx.post.N.NAME`` a map binds must name a plugin in the chain and
+    one of its parameters; otherwise one clear error (not a knob that silently does nothing)."""
+    for mapping in midi_map.cc:
+        if not schema.is_fx(mapping.param):
+            continue
+        side, index, name = schema.split_fx(mapping.param)
+        chain = chains.get(side)
+        size = len(chain) if chain is not None else 0
+        if index >= size:
+            raise ParameterError(f"{midi_map.path}: CC {mapping.cc} is mapped to {mapping.param}, but the preset's "
+                                 f"[[fx.{side}]] chain has {size} plugin(s); fix the map or the preset")
+        chain.check_param(index, name)
 
 
 def learn(param: str, map_path, port: str | None = None, virtual: str | None = None, timeout: float = 60.0) -> dict:
