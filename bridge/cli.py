@@ -86,8 +86,11 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="audio features, artefact measures, and before/after comparisons")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--compare", action="store_true", help="treat FILES as IN OUT: envelope correlation, log-spectral distance, in-band flatness")
-    p.add_argument("--model", default="default", help="model whose stride grids the comb share is measured at (default: default)")
+    p.add_argument("--compare", action="store_true", help="treat FILES as IN OUT: envelope correlation, log-spectral distance, "
+                   "in-band flatness, EQ+gain residual, stride-grid lines, 8-16 kHz share change")
+    p.add_argument("--model", default="default", help="model whose stride grids are measured (default: default)")
+    p.add_argument("--layer", type=int, default=-1, help="--compare: the dreamed layer; the grids of layers 0..LAYER are "
+                   "measured (default -1: every layer's)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("atlas", help="dream every layer x feature map from noise; write an HTML page (Bisig Experiment 1)")
@@ -120,6 +123,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=None, help="variety: models to compare (default: every model)")
     p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
     p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")
+    p.add_argument("--knobs", type=int, default=0, metavar="N",
+                   help="stems: also measure each preset's knob spread (maps, layers vs seeds) on the first N stems")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
     p.add_argument("--model", default="default")
     p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")

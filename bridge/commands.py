@@ -172,20 +172,21 @@ def cmd_midi(args, argv) -> int:
 def cmd_analyze(args, argv) -> int:
     from dreambridge.models.zoo import describe
 
-    from .analysis import analyze_file, compare_files
+    from .analysis import analyze_file, compare_files, format_comparison
 
     if args.compare:
         if len(args.files) != 2:
             raise ParameterError("--compare takes exactly two files: IN OUT")
-        result = compare_files(*args.files)
+        card = describe(args.model)
+        n_layers = len(card["architecture"]["layers"])
+        if not -1 <= args.layer < n_layers:
+            raise ParameterError(f"--layer {args.layer} is outside -1..{n_layers - 1} ({args.model} has {n_layers} layers)")
+        result = compare_files(*args.files, card, None if args.layer < 0 else args.layer + 1)
         result["files"] = [analyze_file(f) for f in args.files]
         if args.json:
             print(json.dumps(result, indent=1))
         else:
-            print(f"{args.files[0]} -> {args.files[1]}")
-            print(f"  envelope correlation   {result['envelope_correlation']:8.3f}   (rhythm kept: >= 0.8)")
-            print(f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change: >= 6 dB)")
-            print(f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} (not hiss: <= 0.1)")
+            print(format_comparison(result))
         return 0
     card = describe(args.model)
     results = [analyze_file(f, card) for f in args.files]
@@ -273,7 +274,8 @@ def cmd_report(args, argv) -> int:
         if not args.stems:
             raise ParameterError("report stems needs --stems DIR (build one with: dreambridge data stems DIR)")
         with tqdm(desc="stems", disable=args.json) as bar:
-            result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update)
+            result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update,
+                                 knob_stems=args.knobs)
         print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
         return 0
     if args.kind == "variety":

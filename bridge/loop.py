@@ -28,13 +28,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from dreambridge.dsp.filters import band_response
+from dreambridge.dsp.filters import band_response, grid_notch_response
 from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_sigma
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER"]
+__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ", "step_notch"]
 
 
+NOTCH_MIN_GRID_HZ = 150.0  # grids finer than this are left to the jitter: their notches would cover too much
 MAX_GRID_JITTER = 2205  # 50 ms at 44.1 kHz: the grid jitter of deep layers (periods of 0.25 s and more) is capped here
 
 
@@ -60,6 +61,16 @@ def offsets_for(rngs: list[np.random.Generator], params: DreamParams, stride_per
 @lru_cache(maxsize=16)
 def _band(n: int, sample_rate: int, lowpass_hz: float, highpass_hz: float) -> np.ndarray:
     return band_response(n, sample_rate, lowpass_hz, highpass_hz).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.ndarray | None:
+    """The ``grid_notch_hz`` response for the stride ``periods`` of the dreamed layers
+    (grids of at least ``NOTCH_MIN_GRID_HZ``), or None when off."""
+    grids = [sample_rate / p for p in periods if sample_rate / p >= NOTCH_MIN_GRID_HZ and p > 1]
+    if width_hz <= 0 or not grids:
+        return None
+    return grid_notch_response(n, sample_rate, grids, width_hz).astype(np.float32)
 
 
 @lru_cache(maxsize=16)
@@ -94,6 +105,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     n = x.shape[-1]
     band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
     offsets = offsets_for(rngs, params, getattr(selection, "stride_period", 1))
+    notch = step_notch(n, sample_rate, tuple(getattr(selection, "grid_periods", ())), params.grid_notch_hz)
+    if notch is not None:
+        notch = dsp.asarray(notch)
     k = params.smoothing_kernel
     cosines = dsp.asarray(smoothing_cosines(k, n)) if k > 1 else None
     spectrum = dsp.rfft(x)
@@ -114,6 +128,8 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         if cosines is not None:
             kernel = cascade_kernel(k, smoothing_sigma(params.smoothing_coef, i, params.iterations))
             step = step * dsp.matvec(kernel[k // 2 :].astype(np.float32), cosines)
+        if notch is not None:
+            step = step * notch
         if params.mode == "deepdream":
             spectrum = (spectrum + step * params.learning_rate) * band
         else:

@@ -31,6 +31,7 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "learning_rate": ("1/step", "0..10", "Step size: larger changes faster and slightly brighter/noisier."),
     "max_offset_samples": ("samples", "0..44100", "Random temporal jitter before each step: larger raises brightness and noisiness."),
     "jitter": ("mode", "grid or fixed", "grid: the offset range also spans the dreamed layer's stride period (up to 50 ms), so strided convs leave no comb buzz; fixed: exactly +-max_offset_samples (the papers)."),
+    "grid_notch_hz": ("Hz", "0 (off)..50", "Width (sigma) of the notches that keep the dreamed layers' stride grids (every 44100/7 Hz, 44100/49 Hz, ...) out of the dream step: no steady metallic whistle."),
     "smoothing_coef": ("samples", "0..20", "Base sigma of the cascade Gaussian gradient smoothing (sigma = coef + 2 (i+1)/n); barely audible (Bisig)."),
     "smoothing_kernel": ("taps", "odd 1..101", "Taps of each smoothing Gaussian; 1 switches smoothing off; barely audible."),
     "lowpass_hz": ("Hz", "0 (off) or 20..Nyquist", "Low-pass in the loop: brightness follows it directly; low values also lower loudness."),
@@ -66,6 +67,7 @@ class DreamParams:
     learning_rate: float = 0.04
     max_offset_samples: int = 1
     jitter: str = "grid"
+    grid_notch_hz: float = 0.0
     smoothing_coef: float = 0.5
     smoothing_kernel: int = 9
     lowpass_hz: float = 12000.0
@@ -106,6 +108,7 @@ class DreamParams:
         in_range("iterations", 0, 100000)
         in_range("learning_rate", 0, 10)
         in_range("max_offset_samples", 0, 44100)
+        in_range("grid_notch_hz", 0, 50)
         in_range("smoothing_coef", 0, 20)
         in_range("smoothing_kernel", 1, 101)
         if self.smoothing_kernel % 2 == 0:

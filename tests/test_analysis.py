@@ -25,8 +25,15 @@ def test_analyze_compare(tmp_path, rng):
     c = write(tmp_path / "c.wav", white_noise(rng, 2.0)[None, :], SR, "FLOAT")
     same = json.loads(run_cli("analyze", "--compare", a, b, "--json").stdout)
     assert same["envelope_correlation"] > 0.999 and abs(same["log_spectral_distance_db"] - 20) < 0.5
+    assert same["eq_gain_residual_db"] < 1e-3 and abs(same["hf_share_change_db"]) < 1e-6  # a gain is an EQ
+    assert len(same["grid_lines_db"]) == 8 and same["channels"] == [1, 1]
     noise = json.loads(run_cli("analyze", "--compare", a, c, "--json").stdout)
     assert noise["envelope_correlation"] < 0.5 and noise["inband_flatness_out"] > 0.4
+    assert noise["eq_gain_residual_db"] > 5.0  # new content no EQ explains (two white noises: 7.9 dB)
+    text = run_cli("analyze", "--compare", a, c, "--layer", "1").stdout
+    assert "EQ+gain residual" in text and "900 Hz" in text and "180 Hz" not in text
+    proc = run_cli("analyze", "--compare", a, c, "--layer", "8")
+    assert proc.returncode == 2 and "--layer 8 is outside -1..7" in proc.stderr
     proc = run_cli("analyze", "--compare", a)
     assert proc.returncode == 2 and "exactly two files" in proc.stderr
 
