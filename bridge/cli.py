@@ -143,6 +143,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-layer", type=int, default=5)
     p.add_argument("--style-layers", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--style-weight", type=float, default=1.0)
+    p.add_argument("--init", choices=["content", "noise"], default="content",
+                   help="net: start from the content (default; keeps it recognisable) or from noise (Foote et al.)")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--learning-rate", type=float, default=0.01)
     p.add_argument("--model", default="default")

@@ -313,7 +313,7 @@ def cmd_style(args, argv) -> int:
     from dreambridge.dsp.resample import resample
 
     from .audio_io import check_output_path, output_format, probe, read_audio, write_audio
-    from .style import style_transfer
+    from .style import match_content, style_transfer
 
     info = probe(args.content)
     probe(args.style)
@@ -332,20 +332,25 @@ def cmd_style(args, argv) -> int:
                 raise ParameterError(f"layer {layer} is outside 0..{model.n_layers - 1} for this model")
     content, content_rate = read_audio(args.content)
     style, style_rate = read_audio(args.style)
-    c = resample(content.mean(axis=0), content_rate, rate)
     s = resample(style.mean(axis=0), style_rate, rate)
-    with tqdm(total=args.iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
-        out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
-                                      args.iterations, args.learning_rate, args.seed,
-                                      callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
-    out = resample(out, rate, content_rate)[: content.shape[1]]
-    out = np.pad(out, (0, content.shape[1] - len(out)))
-    write_audio(args.output, np.repeat(out[None], content.shape[0], axis=0), content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
+    outs = []
+    with tqdm(total=args.iterations * len(content), desc=f"style ({args.method})", disable=args.quiet) as bar:
+        for channel in content:  # each channel of the content on its own: a stereo content stays stereo
+            c = resample(channel, content_rate, rate)
+            out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers),
+                                          args.style_weight, args.iterations, args.learning_rate, args.seed,
+                                          callback=lambda i, h: (bar.update(), bar.set_postfix(
+                                              content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")),
+                                          init=args.init)
+            out = resample(out, rate, content_rate)[: content.shape[1]]
+            outs.append(np.pad(out, (0, content.shape[1] - len(out))))
+    out = match_content(np.stack(outs), content, content_rate)
+    write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
         from .plots import plot_panels
 
         plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
-                                ("output", out, content_rate, "audio")])
+                                ("output", out.mean(axis=0), content_rate, "audio")])
     print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
           f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
