@@ -269,7 +269,7 @@ def knob_spread_report(dreamer, params: DreamParams, stems: list, seconds: float
 
     from .audio_io import read_audio
 
-    base = params.replace(selection="", decorrelate=0.0)
+    base = params.replace(selection="")
     maps, layers = [], []
     for path in stems:
         audio, rate = read_audio(path)
