@@ -9,7 +9,8 @@ from dreambridge.dsp.features import feature_summary
 
 from .audio_io import read_audio
 
-__all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "format_comparison", "stride_grids", "INBAND_HZ"]
+__all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "format_comparison", "stride_grids",
+           "INBAND_HZ"]
 
 INBAND_HZ = (40.0, 8000.0)
 
@@ -94,7 +95,8 @@ def format_comparison(result: dict) -> str:
         f"{result['input']} -> {result['output']}",
         f"  envelope correlation   {result['envelope_correlation']:8.3f}    (rhythm kept: >= 0.8)",
         f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change)",
-        f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} (not hiss: <= 0.1)",
+        f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} "
+        "(not hiss: <= 0.1)",
         f"  EQ+gain residual       {result['eq_gain_residual_db']:8.2f} dB (more than an EQ: >= 8; a plain EQ ~0)",
         f"  8-16 kHz share change  {result['hf_share_change_db']:+8.2f} dB (no dull roof: within 6)",
         f"  channels               {result['channels'][0]} -> {result['channels'][1]}",

@@ -86,11 +86,12 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="audio features, artefact measures, and before/after comparisons")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--compare", action="store_true", help="treat FILES as IN OUT: envelope correlation, log-spectral distance, "
-                   "in-band flatness, EQ+gain residual, stride-grid lines, 8-16 kHz share change")
+    p.add_argument("--compare", action="store_true",
+                   help="treat FILES as IN OUT: envelope correlation, log-spectral distance, in-band flatness, "
+                   "EQ+gain residual, stride-grid lines, 8-16 kHz share change")
     p.add_argument("--model", default="default", help="model whose stride grids are measured (default: default)")
-    p.add_argument("--layer", type=int, default=-1, help="--compare: the dreamed layer; the grids of layers 0..LAYER are "
-                   "measured (default -1: every layer's)")
+    p.add_argument("--layer", type=int, default=-1,
+                   help="--compare: the dreamed layer; the grids of layers 0..LAYER are measured (default -1: all)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("atlas", help="dream every layer x feature map from noise; write an HTML page (Bisig Experiment 1)")

@@ -180,7 +180,8 @@ def cmd_analyze(args, argv) -> int:
         card = describe(args.model)
         n_layers = len(card["architecture"]["layers"])
         if not -1 <= args.layer < n_layers:
-            raise ParameterError(f"--layer {args.layer} is outside -1..{n_layers - 1} ({args.model} has {n_layers} layers)")
+            raise ParameterError(f"--layer {args.layer} is outside -1..{n_layers - 1} "
+                                 f"({args.model} has {n_layers} layers)")
         result = compare_files(*args.files, card, None if args.layer < 0 else args.layer + 1)
         result["files"] = [analyze_file(f) for f in args.files]
         if args.json:

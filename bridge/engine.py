@@ -250,8 +250,8 @@ class Dreamer:
             rate = max(1, int(round(self.sample_rate / p.octave_scale**o)))
             small = _fit(resample(base, self.sample_rate, rate), max(1, int(round(n * rate / self.sample_rate))))
             peaks = np.maximum(np.max(np.abs(small), axis=-1, keepdims=True), SILENCE_PEAK)
-            dreamed = dream_loop(self.backend, self.dsp, self.dsp.asarray((small / peaks).astype(np.float32)[:, None, :]),
-                                 p, selection, rngs, self.sample_rate)
+            small_x = self.dsp.asarray((small / peaks).astype(np.float32)[:, None, :])
+            dreamed = dream_loop(self.backend, self.dsp, small_x, p, selection, rngs, self.sample_rate)
             detail = self.dsp.to_numpy(dreamed)[:, 0, :] * peaks - small
             base = base + _fit(resample(detail, rate, self.sample_rate), n)
         base /= np.maximum(np.max(np.abs(base), axis=-1, keepdims=True), SILENCE_PEAK)
@@ -294,8 +294,8 @@ class Dreamer:
         for i, dry in enumerate(excerpts):
             wet = dreamed[i * n_channels : (i + 1) * n_channels]
             if params.envelope > 0 and params.init == "input":
-                wet = follow_envelope(wet, dry, params.envelope, window=max(1, int(round(ENVELOPE_SECONDS * sample_rate))),
-                                      max_gain_db=ENVELOPE_MAX_GAIN_DB)
+                window = max(1, int(round(ENVELOPE_SECONDS * sample_rate)))
+                wet = follow_envelope(wet, dry, params.envelope, window=window, max_gain_db=ENVELOPE_MAX_GAIN_DB)
             if highs is not None:
                 wet = wet + highs[i * n_channels : (i + 1) * n_channels]
             if params.mix < 1:

@@ -32,8 +32,8 @@ from dreambridge.dsp.filters import band_response, grid_notch_response
 from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_sigma
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ", "step_notch",
-           "lock_window"]
+__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ",
+           "step_notch", "lock_window", "LOCK_SECONDS", "LOCK_FLOOR"]
 
 
 NOTCH_MIN_GRID_HZ = 150.0  # grids finer than this are left to the jitter: their notches would cover too much

@@ -298,8 +298,9 @@ def format_stem_report(report: dict) -> str:
     t = TARGETS
     lines = [f"model {report['model']}; targets: envelope correlation >= {t['envelope_correlation']} on "
              f">= {t['envelope_share']:.0%} of stems, in-band flatness (40 Hz-8 kHz) <= {t['inband_flatness_out']}, "
-             f"EQ+gain residual >= {t['eq_gain_residual_db']:g} dB (mean), stride-grid lines <= {t['grid_lines_db']:g} dB "
-             f"(median per grid), 8-16 kHz share within {t['hf_share_change_db']:g} dB (median). "
+             f"EQ+gain residual >= {t['eq_gain_residual_db']:g} dB (mean), "
+             f"stride-grid lines <= {t['grid_lines_db']:g} dB (median per grid), "
+             f"8-16 kHz share within {t['hf_share_change_db']:g} dB (median). "
              f"`{CONTROL}` is the control: a plain low-pass, no dreaming.", "",
              "| preset | envelope >= 0.8 | max flatness | EQ+gain residual dB | grid lines dB | 8-16 kHz change dB "
              "| knob spread maps / layers | targets met |", "|---|---|---|---|---|---|---|---|"]

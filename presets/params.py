@@ -31,10 +31,18 @@ PARAM_DOCS: dict[str, tuple[str, str, str]] = {
     "learning_rate": ("1/step", "0..10", "Step size: larger changes faster and slightly brighter/noisier."),
     "max_offset_samples": ("samples", "0..44100", "Random temporal jitter before each step: larger raises brightness and noisiness."),
     "jitter": ("mode", "grid or fixed", "grid: the offset range also spans the dreamed layer's stride period (up to 50 ms), so strided convs leave no comb buzz; fixed: exactly +-max_offset_samples (the papers)."),
-    "grid_notch_hz": ("Hz", "0 (off)..50", "Width (sigma) of the notches that keep the dreamed layers' stride grids (every 44100/7 Hz, 44100/49 Hz, ...) out of the dream step: no steady metallic whistle."),
-    "envelope_lock": ("fraction", "0..1", "Inside the loop, after every step, give the dream the input's loudness contour (23 ms): a strong dream then reshapes the sound within each moment instead of collapsing into a few loud bursts (0: the papers)."),
-    "octaves": ("count", "1..4", "Dream at several time scales (image DeepDream's octaves): each extra octave first dreams the excerpt sped up by octave_scale, so the network's patterns land at new pitches and rhythms; 1 is off."),
-    "octave_scale": ("ratio", "1.1..4", "Speed-up between octaves (1.5: a fifth up and two thirds of the time per octave)."),
+    "grid_notch_hz": ("Hz", "0 (off)..50",
+        "Width (sigma) of the notches that keep the dreamed layers' stride grids (every 44100/7 Hz, 44100/49 "
+        "Hz, ...) out of the dream step: no steady metallic whistle."),
+    "envelope_lock": ("fraction", "0..1",
+        "Inside the loop, after every step, give the dream the input's loudness contour (23 ms): a strong "
+        "dream then reshapes the sound within each moment instead of collapsing into a few loud bursts (0: "
+        "the papers)."),
+    "octaves": ("count", "1..4",
+        "Dream at several time scales (image DeepDream's octaves): each extra octave first dreams the excerpt "
+        "sped up by octave_scale, so the network's patterns land at new pitches and rhythms; 1 is off."),
+    "octave_scale": ("ratio", "1.1..4",
+        "Speed-up between octaves (1.5: a fifth up and two thirds of the time per octave)."),
     "smoothing_coef": ("samples", "0..20", "Base sigma of the cascade Gaussian gradient smoothing (sigma = coef + 2 (i+1)/n); barely audible (Bisig)."),
     "smoothing_kernel": ("taps", "odd 1..101", "Taps of each smoothing Gaussian; 1 switches smoothing off; barely audible."),
     "lowpass_hz": ("Hz", "0 (off) or 20..Nyquist", "Low-pass in the loop: brightness follows it directly; low values also lower loudness."),
