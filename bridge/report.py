@@ -270,6 +270,11 @@ def knob_spread_report(dreamer, params: DreamParams, stems: list, seconds: float
     from .audio_io import read_audio
 
     base = params.replace(selection="")
+    n_maps = dreamer.layer_channels[base.layer]
+    chosen_maps = [m for m in KNOB_MAPS if m < n_maps]
+    if len(chosen_maps) < 2:  # a small model: three maps spread over the layer
+        chosen_maps = sorted({0, n_maps // 2, n_maps - 1})
+    chosen_layers = [la for la in KNOB_LAYERS if la < len(dreamer.layer_channels)]
     maps, layers = [], []
     for path in stems:
         audio, rate = read_audio(path)
@@ -279,14 +284,15 @@ def knob_spread_report(dreamer, params: DreamParams, stems: list, seconds: float
             dreamer.set_params(base.replace(**changes))
             return dreamer.process(mono, rate)[0]
 
-        by_map = [render(channel=c) for c in KNOB_MAPS]
-        maps.append(knob_spread(by_map, [by_map[0], render(channel=KNOB_MAPS[0], seed=base.seed + 1)], rate))
-        by_layer = [render(layer=la, channel=-1) for la in KNOB_LAYERS]
+        by_map = [render(channel=c) for c in chosen_maps]
+        maps.append(knob_spread(by_map, [by_map[0], render(channel=chosen_maps[0], seed=base.seed + 1)], rate))
+        by_layer = [render(layer=la, channel=-1) for la in chosen_layers]
         seed_lsd = np.mean([mean_pairwise_distance([y, render(layer=la, channel=-1, seed=base.seed + 1)], rate)
-                            for la, y in zip(KNOB_LAYERS, by_layer)])
+                            for la, y in zip(chosen_layers, by_layer)])
         layers.append(mean_pairwise_distance(by_layer, rate) / max(seed_lsd, 1e-12))
     dreamer.set_params(params)
-    return {"maps": [float(v) for v in maps], "layers": [float(v) for v in layers], "stems": [p.stem for p in stems]}
+    return {"maps": [float(v) for v in maps], "layers": [float(v) for v in layers], "stems": [p.stem for p in stems],
+            "map_channels": chosen_maps, "layer_indices": chosen_layers}
 
 
 def _yes(ok: bool) -> str:
