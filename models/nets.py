@@ -25,7 +25,6 @@ __all__ = [
     "TappedNet",
     "RawAudioNet",
     "ARCHITECTURES",
-    "build_model",
     "fold_batchnorm",
     "conv_macs",
 ]
@@ -179,18 +178,6 @@ class RawAudioNet(TappedNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log-probabilities ``[batch, n_classes]`` of ``x`` ``[batch, 1, n_samples]``."""
         return self.forward_taps(x)[1]
-
-
-def build_model(arch: str, n_classes: int, sample_rate: int = 44100) -> RawAudioNet:
-    """Construct an untrained network (seed torch first for reproducible weights).
-
-    ``crepe-tiny`` / ``crepe-full`` give the CREPE adapter (``models.crepe``; its class
-    count and rate are fixed: 360 pitch bins at 16 kHz)."""
-    if arch.startswith("crepe-"):
-        from .crepe import CrepeNet
-
-        return CrepeNet(arch.split("-", 1)[1])
-    return RawAudioNet(arch, n_classes, sample_rate)
 
 
 def fold_batchnorm(model: RawAudioNet) -> RawAudioNet:

@@ -22,10 +22,11 @@ from torch.nn import functional as F
 from dreambridge.dsp.normalize import peak_normalize
 from dreambridge.dsp.resample import resample
 from dreambridge.presets.errors import DreamError
+from dreambridge.presets.fileutil import atomic_path
 
 from .checkpoint import save_checkpoint
-from .data import load_folder_dataset
-from .nets import build_model
+from .datasets.instruments import load_folder_dataset
+from .factory import build_model
 
 __all__ = ["load_windows", "train", "evaluate"]
 
@@ -209,8 +210,8 @@ def train(
             "epoch": torch.tensor(epoch + 1),
             "history": torch.tensor([[r[k] for k in ("epoch", "loss", "train_accuracy", "test_accuracy", "seconds")] for r in history]),
         }
-        torch.save(state, str(state_path) + ".tmp")
-        os.replace(str(state_path) + ".tmp", state_path)
+        with atomic_path(state_path) as tmp:
+            torch.save(state, str(tmp))
 
     model.eval()
     card = {

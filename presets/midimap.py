@@ -31,12 +31,10 @@ in the chain, the plugin's parameter name), with a numeric ``range``.
 
 from __future__ import annotations
 
-import dataclasses
-import re
-
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import schema
 from .errors import ParameterError
 from .loader import list_presets, load_preset, read_toml
 from .params import DreamParams
@@ -46,12 +44,10 @@ __all__ = ["CcMapping", "MidiMap", "load_midi_map", "CURVES"]
 CURVES = ("lin", "log", "int", "choice")
 _MAP_KEYS = ("schema", "name", "description", "cc", "program_change")
 _CC_KEYS = ("cc", "channel", "param", "range", "curve", "values", "smoothing_ms")
-_FIELD_TYPES = {f.name: (f.type if isinstance(f.type, str) else f.type.__name__) for f in dataclasses.fields(DreamParams)}
-FX_PARAM = re.compile(r"^fx\.(pre|post)\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def _kind(param: str) -> str:
-    return "fx" if FX_PARAM.match(param) else _FIELD_TYPES[param]
+    return "fx" if schema.is_fx(param) else schema.field(param).kind
 
 
 @dataclass(frozen=True)
@@ -67,7 +63,7 @@ class CcMapping:
 
     @property
     def is_fx(self) -> bool:
-        return bool(FX_PARAM.match(self.param))
+        return schema.is_fx(self.param)
 
     @property
     def discrete(self) -> bool:
@@ -122,8 +118,10 @@ def load_midi_map(path) -> MidiMap:
             if required not in entry:
                 raise _entry_error(path, i, f"needs {required!r}")
         param = entry["param"]
-        if param not in _FIELD_TYPES and not FX_PARAM.match(str(param)):
-            raise _entry_error(path, i, f"unknown parameter {param!r}; valid names: {', '.join(_FIELD_TYPES)}, or fx.pre.N.NAME / fx.post.N.NAME")
+        try:
+            schema.field(str(param))
+        except ParameterError as exc:
+            raise _entry_error(path, i, str(exc)) from None
         cc = entry["cc"]
         if not isinstance(cc, int) or not 0 <= cc <= 127:
             raise _entry_error(path, i, f"cc={cc!r} must be a controller number 0..127")

@@ -21,7 +21,7 @@ def tiny_model_dir(tmp_path_factory):
     import torch
 
     from dreambridge.models.checkpoint import save_checkpoint
-    from dreambridge.models.nets import build_model
+    from dreambridge.models.factory import build_model
 
     torch.manual_seed(0)
     model = build_model("model2", 4)

@@ -92,12 +92,13 @@ def compute(tmp: Path, names=None) -> dict[str, str]:
         out["batch-automation"] = _digest(tmp / "batch" / "in_default.wav")
     if not names or "stream-offline" in names:
         from dreambridge.bridge.engine import Dreamer
+        from dreambridge.bridge.live.stream import DreamStream
         from dreambridge.presets.loader import load_preset
 
         audio, sample_rate = sf.read(str(src), dtype="float32", always_2d=True)
         audio = audio.T
         dreamer = Dreamer("default", load_preset("default").params)
-        stream = dreamer.stream(sample_rate, audio.shape[0], realtime=False)
+        stream = DreamStream(dreamer, sample_rate, audio.shape[0], realtime=False)
         latency = stream.latency_samples
         padded = np.concatenate([audio, np.zeros((audio.shape[0], latency), np.float32)], axis=1)
         blocks = [stream.process(padded[:, i:i + 512]) for i in range(0, padded.shape[1], 512)]

@@ -41,8 +41,8 @@ def test_analyze_compare(tmp_path, rng):
 def test_shipped_engine_keeps_dc_and_comb_limits(model_default):
     """Issue 9's limits on a short run of the shipped default model: DC share under 1 %,
     comb share at the dreamed layer's stride grid at most 10 % (plain loop: far above)."""
-    from dreambridge.bridge.engine import Dreamer
-    from dreambridge.bridge.report import artefact_report
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.report import artefact_report
 
     report = artefact_report(Dreamer(model_default, device="cpu"), n_maps=2, iterations=60, seconds=1.0, layers=[1, 2])
     for row in report["layers"]:
@@ -65,8 +65,8 @@ def test_default_preset_keeps_stems_within_targets(model_default, rng):
     distance >= 6 dB), not hiss (in-band flatness of sounding frames <= 0.1)."""
     from signals import drum_loop
 
-    from dreambridge.bridge.analysis import compare_signals
-    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.lab.analysis import compare_signals
+    from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.presets import load_preset
 
     dreamer = Dreamer(model_default, load_preset("default").params, device="cpu")

@@ -122,7 +122,7 @@ def test_resume_redoes_an_output_killed_between_rename_and_record(tmp_path, rng,
     args = ["--model", tiny_model_dir, "--quiet", "--set", "iterations=3", "--set", "excerpt_seconds=0.5"]
     out = tmp_path / "out"
     assert run_cli("batch", folder, "-o", out, *args).returncode == 0
-    from dreambridge.bridge.batch import MANIFEST_NAME
+    from dreambridge.bridge.io.batch import MANIFEST_NAME
 
     manifest_path = out / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
@@ -206,10 +206,74 @@ def test_bad_automation_and_map_are_clear_errors(tmp_path, rng, tiny_model_dir):
 
 
 def test_sequence_preset_changes_parameters_over_time():
-    from dreambridge.bridge.automation import schedule_for_preset
+    from dreambridge.bridge.engine.schedule import schedule_for_preset
     from dreambridge.presets import load_preset
 
     schedule = schedule_for_preset(load_preset("bisig-exp2-sequence"))
     assert schedule.at(0).lowpass_hz == 12000 and schedule.at(25).lowpass_hz == 2000
     assert (schedule.at(35).layer, schedule.at(35).channel) == (3, 4)
     assert schedule.at(105).lowpass_hz == 16000
+
+
+def test_resolve_is_preset_then_set_then_seed_then_schedule():
+    from dreambridge.bridge.engine.schedule import resolve
+    from dreambridge.presets import DreamParams
+
+    r = resolve("bisig-exp2-sequence", ["seed=5", "lowpass_hz=9000", "fx.post.0.gain_db=-3"], seed=7)
+    assert r.params.seed == 7  # --seed comes after --set
+    assert r.fx == {"fx.post.0.gain_db": -3.0}
+    assert r.schedule.at(25).lowpass_hz == 9000  # an override holds in every step of the sequence
+    assert (r.schedule.at(35).layer, r.schedule.at(35).channel) == (3, 4)  # the steps still move the rest
+    base = resolve(DreamParams(init="noise"), ["iterations=3"], seed=1).params
+    assert (base.init, base.iterations, base.seed) == ("noise", 3, 1)
+    from dreambridge.bridge.engine.schedule import ConstantSchedule
+    from dreambridge.presets import load_preset
+
+    bases = []
+    r = resolve("default", ["mix=0.5"], automation=lambda base: bases.append(base) or ConstantSchedule(base))
+    assert bases == [load_preset("default").params.replace(mix=0.5)]  # the automation starts from the resolved base
+    assert r.schedule.fx_at(1.0) == {}
+
+
+def _gain_preset(path):
+    # mix = 0: the dream passes the input through to the sample, so only the effect chain acts
+    path.write_text('schema = 1\n[params]\nmix = 0.0\niterations = 1\nexcerpt_seconds = 0.25\ncrossfade_seconds = 0.02\n'
+                    '[[fx.post]]\nplugin = "Gain"\ngain_db = 0.0\n')
+    return path
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def test_batch_automation_moves_effect_lanes_as_live_does(tmp_path, rng, tiny_model_dir):
+    src = write(tmp_path / "in.wav", white_noise(rng, 4.0, amplitude=0.1)[None, :], SR, "FLOAT")
+    preset = _gain_preset(tmp_path / "gain.toml")
+    mid = _automation_file(tmp_path / "auto.mid", 2.25)  # CC 77: 0 from the start, 127 from 2.25 s
+    midimap = tmp_path / "map.toml"
+    midimap.write_text('schema = 1\n[[cc]]\ncc = 77\nparam = "fx.post.0.gain_db"\nrange = [-20.0, 0.0]\ncurve = "lin"\n')
+    args = ["--model", tiny_model_dir, "--quiet", "--preset", preset]
+    assert run_cli("batch", src, "-o", tmp_path / "auto", *args, "--automation", mid, "--midi-map", midimap).returncode == 0
+    assert run_cli("batch", src, "-o", tmp_path / "plain", *args).returncode == 0  # control: no lanes
+    x, _ = sf.read(src, dtype="float32")
+    auto, _ = sf.read(str(tmp_path / "auto" / "in_gain.wav"), dtype="float32")
+    plain, _ = sf.read(str(tmp_path / "plain" / "in_gain.wav"), dtype="float32")
+    before, after = slice(int(0.2 * SR), int(2.0 * SR)), slice(int(2.5 * SR), int(3.8 * SR))
+    # the lane's -20 dB until 2.25 s, then 0 dB; windows keep clear of the switch and the
+    # plugin's own gain ramp, so 0.2 dB covers float rounding only
+    assert 20 * np.log10(_rms(auto[before]) / _rms(x[before])) == pytest.approx(-20, abs=0.2)
+    assert 20 * np.log10(_rms(auto[after]) / _rms(x[after])) == pytest.approx(0, abs=0.2)
+    assert 20 * np.log10(_rms(plain[before]) / _rms(x[before])) == pytest.approx(0, abs=0.2)  # the control
+
+
+def test_set_reaches_effect_parameters(tmp_path, rng, tiny_model_dir):
+    src = write(tmp_path / "in.wav", white_noise(rng, 1.0, amplitude=0.1)[None, :], SR, "FLOAT")
+    preset = _gain_preset(tmp_path / "gain.toml")
+    proc = run_cli("dream", src, "-o", tmp_path / "o.wav", "--model", tiny_model_dir, "--quiet", "--preset", preset,
+                   "--set", "fx.post.0.gain_db=-12")
+    assert proc.returncode == 0, proc.stderr
+    x, _ = sf.read(src, dtype="float32")
+    y, _ = sf.read(str(tmp_path / "o.wav"), dtype="float32")
+    assert 20 * np.log10(_rms(y) / _rms(x)) == pytest.approx(-12, abs=0.2)  # Gain's own ramp: first ms only
+    proc = run_cli("dream", src, "-o", tmp_path / "p.wav", "--model", tiny_model_dir, "--set", "fx.pre.0.gain_db=-12")
+    assert proc.returncode == 2 and "has no [[fx.pre]] chain" in proc.stderr and not (tmp_path / "p.wav").exists()

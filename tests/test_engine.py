@@ -5,14 +5,15 @@ import pytest
 import torch
 from signals import SR, music_like, sine, white_noise
 
-from dreambridge.bridge.backends import TorchBackend, TorchDSP, forward_taps_fast
-from dreambridge.bridge.engine import Dreamer
-from dreambridge.bridge.loop import dream_loop, smoothing_cosines
-from dreambridge.bridge.selection import resolve_selection
+from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP, forward_taps_fast
+from dreambridge.bridge.engine.dreamer import Dreamer
+from dreambridge.bridge.engine.loop import dream_loop, smoothing_cosines
+from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp import features
 from dreambridge.dsp.filters import band_response, fft_filter
 from dreambridge.dsp.smoothing import cascade_kernel, kernel_response
-from dreambridge.models.nets import build_model, fold_batchnorm
+from dreambridge.models.nets import fold_batchnorm
+from dreambridge.models.factory import build_model
 from dreambridge.presets import DreamParams, ParameterError
 
 FAST = DreamParams(iterations=3, excerpt_seconds=0.5, crossfade_seconds=0.05)
@@ -110,7 +111,7 @@ def test_other_sample_rates_are_resampled_in_and_out(tiny_model):
 
 
 def test_batching_and_block_split_do_not_change_the_dream(tiny_model, rng, tmp_path):
-    from dreambridge.bridge.files import dream_file
+    from dreambridge.bridge.io.files import dream_file
     from signals import write
 
     audio = music_like(rng, 2.2, n_channels=2)

@@ -11,12 +11,12 @@ import torch
 from conftest import run_cli
 from signals import SR, music_like, write
 
-from dreambridge.bridge.backends import TorchBackend
-from dreambridge.bridge.engine import Dreamer
-from dreambridge.bridge.onnx_backend import OnnxBackend
-from dreambridge.bridge.selection import resolve_selection
+from dreambridge.bridge.engine.torch_backend import TorchBackend
+from dreambridge.bridge.engine.dreamer import Dreamer
+from dreambridge.bridge.engine.onnx_backend import OnnxBackend
+from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.export.onnx_export import TOLERANCE, export_classifier, export_dream_step, step_graph_bytes
-from dreambridge.models.nets import build_model
+from dreambridge.models.factory import build_model
 from dreambridge.presets import DreamParams, ParameterError
 
 FAST = DreamParams(iterations=4, excerpt_seconds=0.5, crossfade_seconds=0.05, max_offset_samples=3)

@@ -9,7 +9,8 @@ import torch
 from signals import SR, sine, white_noise, write
 
 from dreambridge.models.checkpoint import load_checkpoint, save_checkpoint
-from dreambridge.models.nets import build_model, conv_macs, fold_batchnorm
+from dreambridge.models.nets import conv_macs, fold_batchnorm
+from dreambridge.models.factory import build_model
 from dreambridge.presets.errors import DreamError, ModelLoadError
 
 
@@ -122,7 +123,7 @@ def test_training_rejects_a_folder_without_classes(tmp_path):
 def test_midi_writer_is_valid_smf(tmp_path):
     import mido
 
-    from dreambridge.models.data import write_midi_notes
+    from dreambridge.models.datasets.instruments import write_midi_notes
 
     path = tmp_path / "n.mid"
     write_midi_notes(path, [(0.5, 0.8, 40, 60, 100), (2.5, 0.8, 41, 64, 64)])
@@ -136,7 +137,7 @@ def test_midi_writer_is_valid_smf(tmp_path):
 
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
 def test_build_instruments_subset(tmp_path):
-    from dreambridge.models.data import SOUNDFONTS, build_instruments
+    from dreambridge.models.datasets.instruments import SOUNDFONTS, build_instruments
 
     fonts = [short for short, _, path in SOUNDFONTS if __import__("os").path.exists(path)]
     if not fonts:
@@ -155,7 +156,7 @@ def test_build_instruments_subset(tmp_path):
 
 @pytest.mark.slow
 def test_every_shipped_model_loads_and_dreams_at_every_layer():
-    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.models.zoo import ZOO_DIR, load_model
     from dreambridge.presets import DreamParams
 
@@ -177,7 +178,7 @@ def test_every_shipped_model_loads_and_dreams_at_every_layer():
 
 @pytest.mark.skipif(not __import__("os").path.isdir("/usr/share/ktuberling/sounds"), reason="ktuberling-data not installed")
 def test_build_speech(tmp_path):
-    from dreambridge.models.speech import build_speech
+    from dreambridge.models.datasets.speech import build_speech
 
     manifest = build_speech(tmp_path, progress=lambda s: None, packages=["ktuberling-data"])
     assert manifest["n_classes"] >= 10 and manifest["synthetic_voices"] == 0

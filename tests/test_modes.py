@@ -8,8 +8,8 @@ import torch
 from conftest import run_cli
 from signals import SR, music_like, sine, white_noise, write
 
-from dreambridge.bridge.backends import TorchDSP
-from dreambridge.bridge.engine import Dreamer
+from dreambridge.bridge.engine.torch_backend import TorchDSP
+from dreambridge.bridge.engine.dreamer import Dreamer
 from dreambridge.dsp.stft import hard_cut_mask, istft, stft
 from dreambridge.presets import DreamParams, ParameterError
 

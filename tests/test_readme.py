@@ -23,3 +23,12 @@ def test_quick_start_test_line_is_what_ci_runs():
     assert len(quick) == 2
     assert quick[1] in (ROOT / ".ci" / "run").read_text()
     assert "dreambridge dream" in quick[0] and "torch==2.13.0" in quick[0]
+
+
+def test_every_repository_path_it_names_exists():
+    import re
+
+    rooms = ("bridge/", "dsp/", "models/", "export/", "presets/", "tests/", ".ci/")
+    named = {m for m in re.findall(r"`([\w./-]+)`", README) if m.startswith(rooms) and "<" not in m}
+    missing = [m for m in sorted(named) if not (ROOT / m).exists()]
+    assert not missing, f"README names paths that do not exist: {missing}"

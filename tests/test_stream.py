@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from signals import SR, music_like, write
 
-from dreambridge.bridge.automation import CcState
-from dreambridge.bridge.engine import Dreamer
-from dreambridge.bridge.files import dream_file
+from dreambridge.bridge.engine.schedule import CcState
+from dreambridge.bridge.engine.dreamer import Dreamer
+from dreambridge.bridge.io.files import dream_file
+from dreambridge.bridge.live.stream import DreamStream
 from dreambridge.presets import DreamParams, ParameterError, load_preset
 from dreambridge.presets.midimap import load_midi_map
 
@@ -18,7 +19,7 @@ ZAM = "/usr/lib/vst3/ZamCompX2.vst3"
 
 
 def _stream(dreamer, audio, block, **kwargs):
-    stream = dreamer.stream(SR, audio.shape[0], realtime=False, **kwargs)
+    stream = DreamStream(dreamer, SR, audio.shape[0], realtime=False, **kwargs)
     padded = np.concatenate([audio, np.zeros((audio.shape[0], stream.latency_samples + block), np.float32)], axis=1)
     out = np.concatenate([stream.process(padded[:, i : i + block]) for i in range(0, padded.shape[1], block)], axis=1)
     stream.close()
@@ -67,7 +68,7 @@ def test_no_clicks_at_excerpt_or_block_boundaries(model_default, rng):
 def test_realtime_stream_never_blocks_and_counts_dropouts(tiny_model, rng):
     audio = music_like(rng, 0.5)
     dreamer = Dreamer(tiny_model, FAST.replace(iterations=50), device="cpu")
-    stream = dreamer.stream(SR, 1, realtime=True)
+    stream = DreamStream(dreamer, SR, 1, realtime=True)
     import time
 
     t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def test_realtime_stream_never_blocks_and_counts_dropouts(tiny_model, rng):
 def test_loop_mode_captures_then_plays_the_dreamed_loop(tiny_model, rng):
     audio = music_like(rng, 3.0)
     dreamer = Dreamer(tiny_model, FAST, device="cpu")
-    stream = dreamer.stream(SR, 1, realtime=True, mode="loop", loop_seconds=0.5)
+    stream = DreamStream(dreamer, SR, 1, realtime=True, mode="loop", loop_seconds=0.5)
     outs = []
     for i in range(0, audio.shape[1], 512):
         outs.append(stream.process(audio[:, i : i + 512]))
@@ -98,13 +99,13 @@ def test_loop_mode_captures_then_plays_the_dreamed_loop(tiny_model, rng):
     later = out[:, 2 * loop : 3 * loop]
     assert np.sqrt(np.mean(later**2)) > 0.01 and not np.allclose(later, audio[:, :loop], atol=1e-3)
     with pytest.raises(ParameterError, match="shorter than one excerpt"):
-        dreamer.stream(SR, 1, mode="loop", loop_seconds=0.1)
+        DreamStream(dreamer, SR, 1, mode="loop", loop_seconds=0.1)
 
 
 @pytest.mark.vst3
 @pytest.mark.skipif(not os.path.exists(ZAM), reason="zam-plugins not installed (apt-get install zam-plugins)")
 def test_fx_chain_live_and_offline_agree(tmp_path, tiny_model, rng):
-    from dreambridge.bridge.fx import build_chain
+    from dreambridge.bridge.live.fx import build_chain
 
     preset_path = tmp_path / "fx.toml"
     preset_path.write_text(
@@ -130,7 +131,7 @@ def test_fx_chain_live_and_offline_agree(tmp_path, tiny_model, rng):
 
 
 def test_fx_errors_are_clear(tmp_path):
-    from dreambridge.bridge.fx import build_chain
+    from dreambridge.bridge.live.fx import build_chain
 
     for body, message in [
         ('[[fx.pre]]\nplugin = "Fuzzbox"\n', "unknown pedalboard plugin 'Fuzzbox'"),
@@ -191,7 +192,7 @@ def test_automation_through_the_stream_equals_batch(tmp_path, tiny_model, rng):
     offline (batch) render for the same seed."""
     import mido
 
-    from dreambridge.bridge.automation import MidiAutomation
+    from dreambridge.bridge.live.automation import MidiAutomation
 
     mid = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()

@@ -24,7 +24,7 @@ HAVE_TORCHCREPE = importlib.util.find_spec("torchcrepe") is not None
 
 # -- Events ---------------------------------------------------------------------------
 def test_augment_clip_is_seeded_bounded_and_changes_the_sound():
-    from dreambridge.models.events import augment_clip
+    from dreambridge.models.datasets.events import augment_clip
 
     t = np.arange(SR) / SR
     clip = (0.5 * np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32)
@@ -43,7 +43,7 @@ def test_augment_clip_is_seeded_bounded_and_changes_the_sound():
     ("amp_clap_1.flac", "clap"), ("156272__dayvonjersen__fxshake5.wav", "shaker"), ("yfx_8.flac", None),
 ])
 def test_hydrogen_kinds_from_file_names(name, kind):
-    from dreambridge.models.events import _hydrogen_kind
+    from dreambridge.models.datasets.events import _hydrogen_kind
 
     assert _hydrogen_kind(name) == kind
 
@@ -51,8 +51,8 @@ def test_hydrogen_kinds_from_file_names(name, kind):
 @pytest.mark.skipif(not HAVE_FLUIDSYNTH, reason="fluidsynth not installed")
 @pytest.mark.skipif(not os.path.isdir("/usr/share/sonic-pi/samples"), reason="sonic-pi-samples not installed")
 def test_build_events_subset_splits_by_soundfont_and_recording(tmp_path):
-    from dreambridge.models.data import SOUNDFONTS
-    from dreambridge.models.events import TEST_SOUNDFONT, build_events
+    from dreambridge.models.datasets.instruments import SOUNDFONTS
+    from dreambridge.models.datasets.events import TEST_SOUNDFONT, build_events
 
     fonts = [short for short, _, path in SOUNDFONTS if os.path.exists(path)]
     if TEST_SOUNDFONT not in fonts or len(fonts) < 2:
@@ -166,7 +166,7 @@ def test_crepe_tiny_import_rebuilds_the_shipped_weights_bit_for_bit(tmp_path):
 def test_dreaming_through_crepe_keeps_length_and_the_band_above_its_nyquist():
     from scipy import signal as sps
 
-    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.presets import DreamParams
 
     rng = np.random.default_rng(0)
@@ -184,14 +184,14 @@ def test_dreaming_through_crepe_keeps_length_and_the_band_above_its_nyquist():
 
 
 def test_crepe_refuses_the_onnx_backend_with_one_line():
-    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
 
     with pytest.raises(ParameterError, match="--backend torch"):
         Dreamer("crepe-tiny", backend="onnx")
 
 
 def test_models_import_and_resolve_errors(tmp_path, monkeypatch):
-    from dreambridge.models.crepe import import_crepe
+    from dreambridge.models.zoo import import_crepe
     from dreambridge.models.zoo import resolve_model_dir
 
     monkeypatch.setenv("DREAMBRIDGE_MODELS", str(tmp_path))

@@ -15,9 +15,8 @@ import os
 import numpy as np
 import scipy.fft
 
+from dreambridge.bridge.engine.selection import Selection
 from dreambridge.presets.errors import ModelLoadError, first_line
-
-from .selection import Selection
 
 __all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata"]
 

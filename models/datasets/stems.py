@@ -11,7 +11,6 @@ lists the stems with their sources.
 from __future__ import annotations
 
 import json
-
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ import soundfile as sf
 
 from dreambridge.presets.errors import DreamError
 
-from .data import _attribution, write_midi_notes
+from .instruments import _attribution, write_midi_notes
 
 __all__ = ["build_stems", "STEM_SECONDS"]
 

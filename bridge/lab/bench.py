@@ -92,13 +92,12 @@ def _naive_step_factory(model, params, n: int, device):
 def run_bench(model: str = "default", preset: str = "default", seconds: float = 1.0, repeats: int = 5) -> dict:
     import torch
 
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.loop import dream_loop
+    from dreambridge.bridge.engine.selection import resolve_selection
     from dreambridge.models.nets import conv_macs
     from dreambridge.models.zoo import load_model
     from dreambridge.presets import load_preset
-
-    from .engine import Dreamer
-    from .loop import dream_loop
-    from .selection import resolve_selection
 
     params = load_preset(preset).params
     net, card = load_model(model)
@@ -166,7 +165,7 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
 def _onnx_devices():
     import torch
 
-    from .onnx_backend import onnx_providers
+    from dreambridge.bridge.engine.onnx_backend import onnx_providers
 
     devices = [torch.device("cpu")]
     if onnx_providers("auto")[0] == "CUDAExecutionProvider":

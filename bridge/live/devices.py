@@ -14,8 +14,6 @@ import sys
 import threading
 import time
 
-
-
 from dreambridge.presets.errors import DeviceError, first_line
 
 __all__ = ["list_devices", "run_live"]
@@ -60,11 +58,12 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
              sample_rate: int | None = None, mode: str = "effect", loop_seconds: float = 4.0, pre_fx=None, post_fx=None,
              duration: float | None = None, allow_slow: bool = False, midi_in=None, out=sys.stdout) -> dict:
     """Run until Ctrl-C/SIGTERM or ``duration`` seconds; return the final counters."""
-    from .midi import apply_fx_values
-
     import os
 
     import torch
+
+    from dreambridge.bridge.live.fx import apply_fx_values
+    from dreambridge.bridge.live.stream import DreamStream
 
     # Leave a core to the audio thread: the worker's gradient ascent must not starve the callback.
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
@@ -75,7 +74,7 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
     out_info = sd.query_devices(output_device, "output")
     channels = channels or max(1, min(2, in_info["max_input_channels"], out_info["max_output_channels"]))
     sample_rate = int(sample_rate or out_info["default_samplerate"])
-    stream = dreamer.stream(sample_rate, channels, realtime=True, mode=mode, loop_seconds=loop_seconds,
+    stream = DreamStream(dreamer, sample_rate, channels, realtime=True, mode=mode, loop_seconds=loop_seconds,
                             params_at=control.params_now, pre_fx=pre_fx, post_fx=post_fx)
     per_excerpt, hop, ok = stream.check_realtime()
     if not ok and not allow_slow:

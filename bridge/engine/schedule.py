@@ -1,24 +1,34 @@
 """Parameters over time: functions ``t -> DreamParams`` read by the excerpt scheduler.
 
-Three implementations of one idea: ``ConstantSchedule`` (a preset), ``SequenceSchedule``
-(a preset's ``[[sequence]]`` steps) and ``MidiAutomation`` (CC lanes and program changes
-of a MIDI file exported by the DAW, mapped by a MIDI map). Live MIDI control (``live``)
-feeds the same ``CcState`` as ``MidiAutomation``, so both map and smooth alike.
+Implementations of one idea: ``ConstantSchedule`` (a preset), ``SequenceSchedule`` (a
+preset's ``[[sequence]]`` steps) and, in ``bridge.live.automation``, ``MidiAutomation``
+(CC lanes and program changes of a MIDI file exported by the DAW). ``CcState`` maps and
+smooths CC values through a MIDI map; live MIDI control and ``MidiAutomation`` both feed
+it, so both map and smooth alike.
+
+A schedule answers ``at(seconds) -> DreamParams``, ``distinct()`` (every parameter set it
+can produce, validated before a render starts) and ``fx_at(seconds)`` (effect-parameter
+values, ``{"fx.post.0.gain_db": -6.0}``; empty when it moves none).
+
+:func:`resolve` is the one resolution path of every command: preset -> ``--set`` ->
+seed (and ``--init``) -> schedule.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass, field
 
-from dreambridge.presets import DreamParams, load_preset
-from dreambridge.presets.errors import ParameterError, first_line
+from dreambridge.presets import DreamParams, Preset, load_preset, parse_assignment, schema
 from dreambridge.presets.midimap import MidiMap
 
-__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "MidiAutomation", "read_midi_events", "schedule_for_preset"]
+__all__ = ["ConstantSchedule", "SequenceSchedule", "CcState", "schedule_for_preset", "Resolved", "resolve"]
 
 
 class ConstantSchedule:
+    """The same parameters at every time (a preset without a sequence)."""
+
     def __init__(self, params: DreamParams):
         self.params = params
 
@@ -27,6 +37,9 @@ class ConstantSchedule:
 
     def distinct(self) -> list[DreamParams]:
         return [self.params]
+
+    def fx_at(self, seconds: float) -> dict:
+        return {}
 
 
 class SequenceSchedule:
@@ -48,9 +61,13 @@ class SequenceSchedule:
     def distinct(self) -> list[DreamParams]:
         return list(dict.fromkeys([self.base] + self.states))
 
+    def fx_at(self, seconds: float) -> dict:
+        return {}
+
 
 def schedule_for_preset(preset, overrides: dict | None = None):
-    """The schedule of a loaded preset, with ``--set`` overrides applied to every step."""
+    """The schedule of a loaded preset, with ``--set`` overrides applied to every step
+    (a step never undoes an override)."""
     base = preset.params.replace(**(overrides or {}))
     if not preset.sequence:
         return ConstantSchedule(base)
@@ -111,54 +128,61 @@ class CcState:
         return self.base.replace(**changes) if changes else self.base
 
 
-def read_midi_events(path) -> list[tuple[float, object]]:
-    """``[(seconds, mido.Message)]`` of a MIDI file, ticks converted with the tempo in
-    force at each tick (mido merges the tracks and follows every tempo change)."""
-    import mido
+@dataclass(frozen=True)
+class Resolved:
+    """What a command dreams with: the preset, the parameters over time, the effect values.
 
-    try:
-        mid = mido.MidiFile(str(path))
-    except FileNotFoundError:
-        raise ParameterError(f"automation file {path} does not exist") from None
-    except Exception as exc:
-        raise ParameterError(f"{path}: not a readable MIDI file ({first_line(exc)})") from None
-    events, now = [], 0.0
-    for message in mid:  # message.time: seconds since the previous message
-        now += message.time
-        if message.type in ("control_change", "program_change"):
-            events.append((now, message))
-    return events
+    Attributes
+    ----------
+    preset : Preset or None
+        The loaded preset (``None`` when the base was given as ``DreamParams``).
+    schedule : object
+        ``at(seconds) -> DreamParams``, ``distinct()``, ``fx_at(seconds)``.
+    fx : dict
+        Effect-parameter values from ``--set fx.<chain>.<index>.<name>=value``, set once on the chains.
+    """
+
+    preset: Preset | None
+    schedule: object
+    fx: dict = field(default_factory=dict)
+
+    @property
+    def params(self) -> DreamParams:
+        """The parameters at time 0 (those that set the excerpt grid)."""
+        return self.schedule.at(0.0)
 
 
-class MidiAutomation:
-    """Parameters over time from a MIDI file's CC lanes and program changes."""
+def resolve(preset: str | Preset | DreamParams = "default", sets=(), *, seed: int | None = None,
+            init: str | None = None, automation=None) -> Resolved:
+    """The one resolution path: preset -> ``--set`` -> seed (and init) -> schedule.
 
-    def __init__(self, base: DreamParams, midi_path, midi_map: MidiMap):
-        self.events = read_midi_events(midi_path)
-        self.base, self.map = base, midi_map
-        self._snapshots = []  # (time, CcState copy) after each event, for random access
-        state = CcState(midi_map, base)
-        for t, message in self.events:
-            if message.type == "control_change":
-                state.control_change(t, message.channel + 1, message.control, message.value)
-            else:
-                state.program_change(message.program)
-            self._snapshots.append((t, state.base, {k: list(v) for k, v in state.lanes.items()}))
-        self._times = [t for t, *_ in self._snapshots]
+    Parameters
+    ----------
+    preset : str, Preset or DreamParams
+        A factory preset name or TOML path, a loaded preset, or base parameters (the atlas's).
+    sets : sequence of str
+        ``KEY=VALUE`` overrides (``--set``), applied to every step of the preset's sequence;
+        ``fx.<chain>.<index>.<name>=VALUE`` set an effect parameter instead.
+    seed, init : optional
+        ``--seed`` / ``--init``, applied after ``sets``.
+    automation : callable, optional
+        ``base DreamParams -> schedule`` (a MIDI file's lanes, ``bridge.live.automation``), which
+        then replaces the preset's sequence.
 
-    def at(self, seconds: float) -> DreamParams:
-        i = bisect.bisect_right(self._times, seconds)
-        if i == 0:
-            return self.base
-        _, base, lanes = self._snapshots[i - 1]
-        state = CcState(self.map, base)
-        state.lanes = lanes
-        return state.params_at(seconds)
-
-    def distinct(self) -> list[DreamParams]:
-        out = [self.base]
-        for _, base, lanes in self._snapshots:
-            state = CcState(self.map, base)
-            state.lanes = lanes
-            out.append(state.targets())
-        return list(dict.fromkeys(out))
+    Raises
+    ------
+    ParameterError
+        For any bad name or value, before anything is dreamed.
+    """
+    overrides = dict(parse_assignment(s) for s in sets)
+    overrides.update({k: v for k, v in (("seed", seed), ("init", init)) if v is not None})
+    fx = {k: v for k, v in overrides.items() if schema.is_fx(k)}
+    dream = {k: v for k, v in overrides.items() if k not in fx}
+    if isinstance(preset, DreamParams):
+        loaded, schedule = None, ConstantSchedule(preset.replace(**dream))
+    else:
+        loaded = preset if isinstance(preset, Preset) else load_preset(preset)
+        schedule = schedule_for_preset(loaded, dream)
+    if automation is not None:
+        schedule = automation(schedule.at(0.0))
+    return Resolved(loaded, schedule, fx)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from dreambridge.presets.errors import AudioIOError, first_line
+from dreambridge.presets.fileutil import atomic_path
 
 __all__ = ["AudioInfo", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio"]
 
@@ -146,19 +146,9 @@ def check_output_path(output, overwrite: bool, inputs=()) -> Path:
 @contextmanager
 def atomic_writer(path, sample_rate: int, n_channels: int, fmt: str, subtype: str):
     """Yield ``write(block (n_channels, n))``; the file appears at ``path`` only on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an audio file is as readable as any other
-    try:
-        with sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
-            yield lambda block: f.write(np.ascontiguousarray(block.T))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, \
+            sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=n_channels, format=fmt, subtype=subtype) as f:
+        yield lambda block: f.write(np.ascontiguousarray(block.T))
 
 
 def read_audio(path) -> tuple[np.ndarray, int]:

@@ -13,11 +13,10 @@ import warnings
 
 import numpy as np
 
+from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary, spectral_centroid, spectral_flatness
 from dreambridge.presets import DreamParams
-
-from .analysis import INBAND_HZ, stride_grids
 
 __all__ = ["artefact_report", "format_artefact_report", "findings_report", "format_findings", "stem_report",
            "summarize_stems", "knob_spread_report", "format_stem_report", "variety_report", "format_variety", "TARGETS",
@@ -83,7 +82,7 @@ def findings_report(dreamer, random_dreamer, out_dir, n_maps: int = 6, iteration
     model (same maps, same noise) and three sweeps (cutoff, offset, smoothing)."""
     from pathlib import Path
 
-    from .atlas import run_atlas, run_sweep
+    from dreambridge.bridge.lab.atlas import run_atlas, run_sweep
 
     out_dir = Path(out_dir)
     rng = np.random.default_rng(0)
@@ -103,7 +102,7 @@ def findings_report(dreamer, random_dreamer, out_dir, n_maps: int = 6, iteration
 
 
 def _atlas_stats(atlas: dict) -> dict:
-    from .atlas import FEATURES
+    from dreambridge.bridge.lab.atlas import FEATURES
 
     maps = atlas["maps"]
     layers = sorted({m["layer"] for m in maps})
@@ -126,7 +125,7 @@ def _atlas_stats(atlas: dict) -> dict:
 
 
 def _sweep_stats(sweep: dict) -> dict:
-    from .atlas import FEATURES
+    from dreambridge.bridge.lab.atlas import FEATURES
 
     xs = np.array([r["value"] for r in sweep["rows"]], dtype=np.float64)
     out = {"values": xs.tolist()}
@@ -223,11 +222,10 @@ def stem_report(model, presets: list[str], stems_dir, device: str = "auto", prog
     knob spread of each preset on that many stems (``knob_spread_report``)."""
     from pathlib import Path
 
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.io.audio import read_audio
+    from dreambridge.bridge.lab.analysis import compare_signals
     from dreambridge.presets import load_preset
-
-    from .analysis import compare_signals
-    from .audio_io import read_audio
-    from .engine import Dreamer
 
     stems = sorted(Path(stems_dir).glob("*.wav"))
     if not stems:
@@ -265,9 +263,8 @@ def knob_spread_report(dreamer, params: DreamParams, stems: list, seconds: float
     its layer against two seeds of the first map, and layers ``KNOB_LAYERS`` (all maps)
     against two seeds of each layer (mean pairwise log-spectral distance ratios; issue 15's
     targets: maps >= 2.5, layers >= 3)."""
+    from dreambridge.bridge.io.audio import read_audio
     from dreambridge.dsp.measures import knob_spread, mean_pairwise_distance
-
-    from .audio_io import read_audio
 
     base = params.replace(selection="")
     n_maps = dreamer.layer_channels[base.layer]
@@ -348,8 +345,8 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
     (1.0 = as spread as the whole pool); ``centroid_spread_octaves`` is the range of its
     maps' spectral centroids.
     """
-    from .atlas import atlas_params
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import atlas_params
 
     raw = {}
     for name in models:

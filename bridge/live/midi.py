@@ -12,23 +12,18 @@ import threading
 import time
 from pathlib import Path
 
+from dreambridge.bridge.engine.schedule import CcState
+from dreambridge.presets import schema
 from dreambridge.presets.errors import DeviceError, ParameterError, first_line
-from dreambridge.presets.midimap import FX_PARAM, MidiMap, load_midi_map
+from dreambridge.presets.fileutil import atomic_path
+from dreambridge.presets.midimap import MidiMap, load_midi_map
 
-from .automation import CcState
+__all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES", "CHOICES"]
 
-__all__ = ["LiveControl", "list_ports", "open_input", "learn", "DEFAULT_RANGES"]
-
-# Sensible controller ranges for MIDI learn (param -> (range, curve)).
-DEFAULT_RANGES = {
-    "layer": ([0, 7], "int"), "channel": ([-1, 31], "int"), "iterations": ([1, 20], "int"),
-    "learning_rate": ([0.005, 0.2], "log"), "max_offset_samples": ([0, 512], "int"),
-    "smoothing_coef": ([0.1, 2.0], "lin"), "smoothing_kernel": ([1, 17], "int"), "lowpass_hz": ([500.0, 16000.0], "log"),
-    "highpass_hz": ([5.0, 200.0], "log"), "sparsity": ([0.0, 2.0], "lin"), "continuity": ([0.0, 2.0], "lin"),
-    "target_class": ([-1, 127], "int"), "mix": ([0.0, 1.0], "lin"), "excerpt_seconds": ([0.25, 2.0], "lin"),
-    "crossfade_seconds": ([0.01, 0.2], "lin"), "seed": ([0, 127], "int"),
-}
-CHOICES = {"grad_norm": ["max", "mean", "std"], "init": ["input", "noise", "silence"]}
+# MIDI learn's controller range and curve for each parameter, from the schema (param -> (range, curve)).
+DEFAULT_RANGES = {f.name: (list(f.learn_range), f.curve) for f in schema.FIELDS.values()
+                  if f.automatable and f.curve and not f.choices}
+CHOICES = {f.name: list(f.choices) for f in schema.FIELDS.values() if f.automatable and f.choices}
 
 
 def _mido():
@@ -97,22 +92,13 @@ class LiveControl:
             return self.state.fx_at(self.now())
 
 
-def apply_fx_values(values: dict, chains: dict) -> None:
-    """Set mapped effect parameters (``fx.post.0.threshold_db`` -> value) on the chains."""
-    for name, value in values.items():
-        m = FX_PARAM.match(name)
-        chain = chains.get(m.group(1))
-        if chain is not None:
-            chain.set_param(int(m.group(2)), m.group(3), value)
-
-
 def learn(param: str, map_path, port: str | None = None, virtual: str | None = None, timeout: float = 60.0) -> dict:
     """Wait for the next CC on the input and bind it to ``param`` in ``map_path``
     (created if missing). Returns the entry written."""
-    from dreambridge.presets import DreamParams
-
-    if param not in DreamParams.names():
-        raise ParameterError(f"unknown parameter {param!r}; valid names: {', '.join(DreamParams.names())}")
+    spec = schema.field(param)  # an unknown name raises, listing the valid ones
+    if param not in CHOICES and param not in DEFAULT_RANGES:
+        raise ParameterError(f"{param} cannot be moved by a controller while dreaming; learnable: "
+                             f"{', '.join(n for n in schema.FIELDS if n in CHOICES or n in DEFAULT_RANGES)}")
     got = []
     event = threading.Event()
 
@@ -130,25 +116,18 @@ def learn(param: str, map_path, port: str | None = None, virtual: str | None = N
     message = got[0]
     entry = {"cc": message.control, "channel": message.channel + 1, "param": param}
     lines = ["", "[[cc]]", f"cc = {message.control}", f"channel = {message.channel + 1}", f'param = "{param}"']
-    if param in CHOICES:
+    if spec.choices:
         lines += ['curve = "choice"', "values = [" + ", ".join(f'"{v}"' for v in CHOICES[param]) + "]"]
-    elif param == "selection":
-        raise ParameterError("selection is text; map layer and channel instead")
     else:
         rng, curve = DEFAULT_RANGES[param]
         lines += [f"range = [{rng[0]}, {rng[1]}]", f'curve = "{curve}"']
-        if curve in ("lin", "log"):
+        if not spec.discrete:
             lines.append("smoothing_ms = 30.0")
         entry.update({"range": rng, "curve": curve})
     path = Path(map_path)
     text = path.read_text() if path.exists() else 'schema = 1\nname = "learned"\n'
     candidate = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(candidate)
-    try:
+    with atomic_path(path) as tmp:
+        tmp.write_text(candidate)
         load_midi_map(tmp)  # validate before it replaces the map
-    except ParameterError:
-        tmp.unlink()
-        raise
-    tmp.replace(path)
     return entry

@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dreambridge.bridge.engine.selection import Selection
 from dreambridge.models.nets import RawAudioNet, fold_batchnorm
 from dreambridge.models.polyphase import POLYPHASE_FORWARD_MIN_STRIDE, polyphase_forward_weight, polyphase_weight
 from dreambridge.presets.errors import DeviceError
-
-from .selection import Selection
 
 __all__ = ["resolve_device", "TorchBackend", "TorchDSP", "objective_from_taps", "conv1d_input_grad", "forward_taps_fast"]
 

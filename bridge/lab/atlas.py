@@ -18,18 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary
-from dreambridge.presets import DreamParams
-
-from .analysis import INBAND_HZ, stride_grids
+from dreambridge.presets import DreamParams, schema
+from dreambridge.presets.fileutil import atomic_write_text
 
 __all__ = ["atlas_params", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
 
 FEATURES = [("rms_mean", "loudness (RMS)"), ("centroid_hz_mean", "brightness (centroid, Hz)"),
             ("flatness_inband_mean", "noisiness (flatness 40 Hz-8 kHz)"), ("flux_mean", "roughness (flux)")]
-SWEEPABLE = {"max_offset_samples": int, "iterations": int, "smoothing_coef": float, "smoothing_kernel": int,
-             "learning_rate": float, "lowpass_hz": float}
+SWEEPABLE = {name: schema.FIELDS[name].type for name in schema.sweepable()}  # name -> type, from the schema
 
 
 _PRESET_KEYS = ("init", "layer", "channel", "iterations", "learning_rate", "max_offset_samples", "jitter", "smoothing_coef",
@@ -83,9 +82,7 @@ def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: 
              "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
     entry.update(_measure(y, rate, grid_hz))
     meta_path = out_dir / "maps" / f"{key}.json"
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entry))
-    os.replace(tmp, meta_path)
+    atomic_write_text(meta_path, json.dumps(entry))
     return entry
 
 
@@ -95,7 +92,7 @@ _WORKER = {}
 def _worker_init(model_spec, device: str, threads: int):
     import torch
 
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
 
     torch.set_num_threads(max(1, threads))
     _WORKER["dreamer"] = Dreamer(model_spec, DreamParams(), device=device)
@@ -269,10 +266,11 @@ def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channe
     silence = np.zeros((1, int(round(seconds * rate))), np.float32)
     rows = []
     for value in values:
-        params = base.replace(**{param: SWEEPABLE[param](value)})
+        value = schema.coerce(param, value)
+        params = base.replace(**{param: value})
         dreamer.set_params(params)
         y = dreamer.process(silence, rate)[0]
-        row = {"value": SWEEPABLE[param](value)}
+        row = {"value": value}
         row.update(_measure(y, rate, grids[layer]))
         rows.append(row)
         if progress:

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import numpy as np
 
-from dreambridge.presets import DreamParams, load_preset, parse_assignment
+from dreambridge.presets import DreamParams, load_preset, schema
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["resolve_params", "cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "cmd_train", "cmd_export", "cmd_bench"]
-
-
-def resolve_params(preset: str, sets: list[str], seed: int | None = None, init: str | None = None) -> DreamParams:
-    """Preset, then ``--set`` overrides, then ``--seed``/``--init``: one validated DreamParams."""
-    params = load_preset(preset).params
-    changes = dict(parse_assignment(s) for s in sets)
-    if seed is not None:
-        changes["seed"] = seed
-    if init is not None:
-        changes["init"] = init
-    return params.replace(**changes)
+__all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
 
 
 def cmd_dream(args, argv) -> int:
-    from .audio_io import check_output_path, output_format, probe
+    from dreambridge.bridge.engine.schedule import resolve
+    from dreambridge.bridge.io.audio import check_output_path, output_format, probe
 
-    params = resolve_params(args.preset, args.sets, args.seed, args.init)
+    resolved = resolve(args.preset, args.sets, seed=args.seed, init=args.init)
+    params = resolved.params
     if params.init == "input":
         if args.input is None:
             raise ParameterError("give an INPUT file, or --init noise|silence with --duration SECONDS")
@@ -49,22 +41,17 @@ def cmd_dream(args, argv) -> int:
     if args.plot is not None and not args.plot.lower().endswith(".png"):
         raise ParameterError(f"--plot {args.plot} must be a .png file")
 
-    from .automation import schedule_for_preset
-    from .engine import Dreamer
-    from .files import dream_file, dream_to_file
-    from .fx import build_chain
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.io.files import dream_file, dream_to_file
+    from dreambridge.bridge.live.fx import build_chains
 
-    preset = load_preset(args.preset)
-    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    pre, post = build_chains(resolved.preset, resolved.fx, resolved.schedule)
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
+    dreamer.set_schedule(resolved.schedule)
     if args.target is not None:
-        from .audio_io import read_audio
+        from dreambridge.bridge.io.audio import read_audio
 
         dreamer.set_target(*read_audio(args.target))
-    if preset.sequence:
-        overrides = dict(parse_assignment(s) for s in args.sets)
-        overrides.update({k: v for k, v in (("seed", args.seed), ("init", args.init)) if v is not None})
-        dreamer.set_schedule(schedule_for_preset(preset, overrides))
     if params.init == "input":
         stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post)
         seconds = info.seconds
@@ -72,8 +59,8 @@ def cmd_dream(args, argv) -> int:
         seconds = args.duration or 4.0
         stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
     if args.plot:
-        from .audio_io import read_audio
-        from .plots import plot_dream
+        from dreambridge.bridge.io.audio import read_audio
+        from dreambridge.bridge.lab.plots import plot_dream
 
         dry = read_audio(args.input)[0] if params.init == "input" else None
         wet, rate = read_audio(args.output)
@@ -87,13 +74,15 @@ def cmd_dream(args, argv) -> int:
 def cmd_batch(args, argv) -> int:
     from pathlib import Path
 
-    from .batch import BatchSettings, run_batch
+    from dreambridge.bridge.io.batch import BatchSettings, run_batch
 
     if bool(args.automation) != bool(args.midi_map):
         raise ParameterError("--automation FILE.mid and --midi-map MAP.toml go together")
     if args.jobs < 1:
         raise ParameterError(f"--jobs {args.jobs} must be 1 or more")
-    resolve_params(args.preset, args.sets, args.seed)  # fail fast on bad parameters
+    from dreambridge.bridge.engine.schedule import resolve
+
+    resolve(args.preset, args.sets, seed=args.seed)  # fail fast on bad parameters
     settings = BatchSettings(args.preset, args.sets, args.model, args.backend, args.device, args.seed, args.subtype,
                              args.automation, args.midi_map)
     log = (lambda s: print(s, file=sys.stderr))
@@ -104,7 +93,7 @@ def cmd_batch(args, argv) -> int:
     else:
         print(f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} failed"
               f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)")
-        from .batch import describe_failure
+        from dreambridge.bridge.io.batch import describe_failure
 
         for failure in summary["failed"]:
             print(f"  failed: {describe_failure(failure)}")
@@ -112,18 +101,18 @@ def cmd_batch(args, argv) -> int:
 
 
 def cmd_live(args, argv) -> int:
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import resolve
+    from dreambridge.bridge.live.devices import run_live
+    from dreambridge.bridge.live.fx import build_chains
+    from dreambridge.bridge.live.midi import LiveControl, open_input
     from dreambridge.presets.loader import PRESET_DIR
     from dreambridge.presets.midimap import load_midi_map
 
-    from .engine import Dreamer
-    from .fx import build_chain
-    from .live import run_live
-    from .midi import LiveControl, open_input
-
-    params = resolve_params(args.preset, args.sets, args.seed)
-    preset = load_preset(args.preset)
+    resolved = resolve(args.preset, args.sets, seed=args.seed)
+    params = resolved.params
     midi_map = load_midi_map(args.midi_map or PRESET_DIR / "midi" / "8-knob.toml")
-    pre, post = build_chain(preset, "pre"), build_chain(preset, "post")
+    pre, post = build_chains(resolved.preset, resolved.fx)
     dreamer = Dreamer(args.model, params, device=args.device, backend=args.backend)
     control = LiveControl(midi_map, params)
     midi_in = None
@@ -137,8 +126,8 @@ def cmd_live(args, argv) -> int:
 
 
 def cmd_devices(args, argv) -> int:
-    from .live import list_devices
-    from .midi import list_ports
+    from dreambridge.bridge.live.devices import list_devices
+    from dreambridge.bridge.live.midi import list_ports
 
     devices = list_devices()
     try:
@@ -162,7 +151,7 @@ def cmd_devices(args, argv) -> int:
 
 
 def cmd_midi(args, argv) -> int:
-    from .midi import learn
+    from dreambridge.bridge.live.midi import learn
 
     entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
     print(f"{args.map}: CC {entry['cc']} on channel {entry['channel']} -> {entry['param']}")
@@ -170,9 +159,8 @@ def cmd_midi(args, argv) -> int:
 
 
 def cmd_analyze(args, argv) -> int:
+    from dreambridge.bridge.lab.analysis import analyze_file, compare_files, format_comparison
     from dreambridge.models.zoo import describe
-
-    from .analysis import analyze_file, compare_files, format_comparison
 
     if args.compare:
         if len(args.files) != 2:
@@ -207,13 +195,13 @@ def cmd_analyze(args, argv) -> int:
 
 
 def _atlas_dreamer(model: str, device: str, random_weights: bool):
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
 
     if not random_weights:
         return Dreamer(model, DreamParams(), device=device)
     import torch
 
-    from dreambridge.models.nets import build_model
+    from dreambridge.models.factory import build_model
     from dreambridge.models.zoo import describe
 
     card = describe(model)
@@ -227,7 +215,7 @@ def _atlas_dreamer(model: str, device: str, random_weights: bool):
 def cmd_atlas(args, argv) -> int:
     from tqdm import tqdm
 
-    from .atlas import run_atlas
+    from dreambridge.bridge.lab.atlas import run_atlas
 
     dreamer = _atlas_dreamer(args.model, args.device, args.random_weights)
     layers = args.layers if args.layers else list(range(len(dreamer.layer_channels)))
@@ -246,13 +234,10 @@ def cmd_atlas(args, argv) -> int:
 def cmd_sweep(args, argv) -> int:
     from tqdm import tqdm
 
-    from .atlas import SWEEPABLE, run_sweep
-    from .engine import Dreamer
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import run_sweep
 
-    try:
-        values = [SWEEPABLE[args.param](float(v)) for v in args.values]
-    except ValueError:
-        raise ParameterError(f"sweep values for {args.param} must be numbers (got {' '.join(args.values)})") from None
+    values = [schema.coerce(args.param, schema.parse_text(args.param, v)) for v in args.values]
     for value in values:
         DreamParams().replace(**{args.param: value})  # validates every value first
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
@@ -266,11 +251,11 @@ def cmd_sweep(args, argv) -> int:
 def cmd_report(args, argv) -> int:
     from tqdm import tqdm
 
-    from .engine import Dreamer
-    from .report import artefact_report, format_artefact_report
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.report import artefact_report, format_artefact_report
 
     if args.kind == "stems":
-        from .report import format_stem_report, stem_report
+        from dreambridge.bridge.lab.report import format_stem_report, stem_report
 
         if not args.stems:
             raise ParameterError("report stems needs --stems DIR (build one with: dreambridge data stems DIR)")
@@ -280,9 +265,8 @@ def cmd_report(args, argv) -> int:
         print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
         return 0
     if args.kind == "variety":
+        from dreambridge.bridge.lab.report import format_variety, variety_report
         from dreambridge.models.zoo import list_models
-
-        from .report import format_variety, variety_report
 
         models = args.models or list_models()
         with tqdm(desc="variety", disable=args.json) as bar:
@@ -292,7 +276,7 @@ def cmd_report(args, argv) -> int:
         return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":
-        from .report import findings_report, format_findings
+        from dreambridge.bridge.lab.report import findings_report, format_findings
 
         if not args.output:
             raise ParameterError("report findings needs -o DIR for its atlases and sweeps")
@@ -311,17 +295,19 @@ def cmd_report(args, argv) -> int:
 def cmd_style(args, argv) -> int:
     from tqdm import tqdm
 
+    from dreambridge.bridge.io.audio import check_output_path, output_format, probe, read_audio, write_audio
+    from dreambridge.bridge.lab.style import match_content, style_transfer
     from dreambridge.dsp.resample import resample
-
-    from .audio_io import check_output_path, output_format, probe, read_audio, write_audio
-    from .style import match_content, style_transfer
 
     info = probe(args.content)
     probe(args.style)
     output_format(args.output, info, None)
     check_output_path(args.output, args.overwrite, [args.content, args.style])
-    if args.iterations < 1:
-        raise ParameterError(f"--iterations {args.iterations} must be 1 or more")
+    # style's own optimiser settings are dream parameters too: the schema checks them
+    iterations, learning_rate, seed = (schema.coerce(name, getattr(args, name))
+                                       for name in ("iterations", "learning_rate", "seed"))
+    if iterations < 1:
+        raise ParameterError(f"--iterations {iterations} must be 1 or more")
     model, rate = None, 44100
     if args.method == "net":
         from dreambridge.models.zoo import load_model
@@ -335,11 +321,11 @@ def cmd_style(args, argv) -> int:
     style, style_rate = read_audio(args.style)
     s = resample(style.mean(axis=0), style_rate, rate)
     outs = []
-    with tqdm(total=args.iterations * len(content), desc=f"style ({args.method})", disable=args.quiet) as bar:
+    with tqdm(total=iterations * len(content), desc=f"style ({args.method})", disable=args.quiet) as bar:
         for channel in content:  # each channel of the content on its own: a stereo content stays stereo
             c = resample(channel, content_rate, rate)
             out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers),
-                                          args.style_weight, args.iterations, args.learning_rate, args.seed,
+                                          args.style_weight, iterations, learning_rate, seed,
                                           callback=lambda i, h: (bar.update(), bar.set_postfix(
                                               content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")),
                                           init=args.init)
@@ -348,7 +334,7 @@ def cmd_style(args, argv) -> int:
     out = match_content(np.stack(outs), content, content_rate)
     write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
-        from .plots import plot_panels
+        from dreambridge.bridge.lab.plots import plot_panels
 
         plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
                                 ("output", out.mean(axis=0), content_rate, "audio")])
@@ -408,8 +394,7 @@ def _dir_size(name: str) -> int:
 def _import_model(args) -> int:
     from pathlib import Path
 
-    from dreambridge.models.crepe import import_crepe
-    from dreambridge.models.zoo import user_models_dir
+    from dreambridge.models.zoo import import_crepe, user_models_dir
     from dreambridge.presets.errors import ModelLoadError
 
     if not args.name:
@@ -426,8 +411,8 @@ def _import_model(args) -> int:
 def cmd_data(args, argv) -> int:
     import os
 
-    from dreambridge.models.data import build_instruments
-    from dreambridge.models.stems import build_stems
+    from dreambridge.models.datasets.instruments import build_instruments
+    from dreambridge.models.datasets.stems import build_stems
     from dreambridge.presets.errors import DreamError
 
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
@@ -436,12 +421,12 @@ def cmd_data(args, argv) -> int:
         build_stems(args.out_dir)
         return 0
     if args.set == "events":
-        from dreambridge.models.events import build_events
+        from dreambridge.models.datasets.events import build_events
 
         build_events(args.out_dir)
         return 0
     if args.set == "speech":
-        from dreambridge.models.speech import build_speech
+        from dreambridge.models.datasets.speech import build_speech
 
         build_speech(args.out_dir)
         return 0
@@ -451,10 +436,13 @@ def cmd_data(args, argv) -> int:
     return 0
 
 
+def command_line(argv: list[str]) -> str:
+    """The exact command, for model cards and reports."""
+    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
+
+
 def cmd_train(args, argv) -> int:
     from dreambridge.models.train import train
-
-    from .cli import command_line
 
     # The card records the command that reproduces the model from scratch (a resumed run
     # with the same arguments follows the same trajectory), not the --resume invocation.
@@ -500,7 +488,7 @@ def cmd_export(args, argv) -> int:
 
 
 def cmd_bench(args, argv) -> int:
-    from .bench import format_report, run_bench
+    from dreambridge.bridge.lab.bench import format_report, run_bench
 
     report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
     if args.json:

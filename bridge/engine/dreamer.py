@@ -11,23 +11,18 @@ back (polyphase, zero-phase), so the output is sample-aligned with the input.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
 
+from dreambridge.bridge.engine.loop import dream_loop
+from dreambridge.bridge.engine.scheduler import CEILING_DB, BlockStream, ExcerptScheduler, RenderStats
+from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
-from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
 
-from .loop import dream_loop
-from .selection import resolve_selection
+__all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK"]
 
-__all__ = ["Dreamer", "OverlapAdd", "CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK"]
-
-CEILING_DB = -0.1  # no output sample above -0.1 dBFS
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
@@ -35,13 +30,6 @@ ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short 
 # them; 24 dB left those parts 20-30 dB too quiet (envelope correlation 0.63 on a drum loop at learning_rate=1,
 # 0.96 at 48 dB).
 ENVELOPE_MAX_GAIN_DB = 48.0
-
-
-@dataclass
-class RenderStats:
-    n_samples: int = 0
-    n_excerpts: int = 0
-    seconds: float = 0.0
 
 
 class Dreamer:
@@ -84,7 +72,7 @@ class Dreamer:
 
     def _init_onnx_file(self, path: str, device: str) -> None:
         """A dream-step graph on disk: onnxruntime and numpy only, torch is never imported."""
-        from .onnx_backend import NumpyDSP, OnnxBackend
+        from dreambridge.bridge.engine.onnx_backend import NumpyDSP, OnnxBackend
 
         self.model = None
         self.backend = OnnxBackend(path, device)
@@ -102,10 +90,9 @@ class Dreamer:
     def _init_torch_model(self, model, device: str, backend: str) -> None:
         import torch
 
+        from dreambridge.bridge.engine.torch_backend import resolve_device
         from dreambridge.models.nets import RawAudioNet
         from dreambridge.models.zoo import load_model
-
-        from .backends import resolve_device
 
         if isinstance(model, tuple):
             self.model, self.card = model
@@ -120,7 +107,7 @@ class Dreamer:
         self.has_head = True
         self.sample_rate = self.model.sample_rate
         if backend == "torch":
-            from .backends import TorchBackend, TorchDSP
+            from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP
 
             torch_device = resolve_device(device)
             self.backend = TorchBackend(self.model, torch_device)
@@ -130,9 +117,8 @@ class Dreamer:
             if not isinstance(self.model, RawAudioNet):
                 raise ParameterError(f"{self.card.get('name', 'this model')} ({self.model.arch}) dreams with --backend torch only; "
                                      "the ONNX graphs cover model1, model2 and ardila6")
+            from dreambridge.bridge.engine.onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
             from dreambridge.export.onnx_export import step_graph_bytes
-
-            from .onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
 
             net, card = self.model, self.card
             self.backend = OnnxBackend(lambda depth, ardila: step_graph_bytes(net, card, depth, ardila, with_update=False), device,
@@ -312,27 +298,8 @@ class Dreamer:
         parameters in force at its start (``params_at``); the dry/wet ``mix`` is applied
         per excerpt, so it too crossfades.
         """
-        t0 = time.perf_counter()
-        n_excerpt, n_fade, _ = self.layout(sample_rate)
-        starts = excerpt_starts(n_total, n_excerpt, n_fade)
-        per_group = max(1, self.batch_size // max(n_channels, 1))
-        ola = OverlapAdd(n_channels, n_excerpt, n_fade)
-        k = 0
-        while k < len(starts):
-            params = self.params_at(starts[k] / sample_rate)
-            group = [k]
-            while len(group) < per_group and group[-1] + 1 < len(starts) and \
-                    self.params_at(starts[group[-1] + 1] / sample_rate) == params:
-                group.append(group[-1] + 1)
-            k = group[-1] + 1
-            excerpts = [read(starts[j], starts[j] + n_excerpt) for j in group]
-            for j, wet in zip(group, self.dream_excerpts(excerpts, group, params, sample_rate)):
-                ola.add(j, wet)
-            done = min(starts[k] if k < len(starts) else n_total, n_total)
-            write(ola.pop(done))
-            if progress is not None:
-                progress(done)
-        return RenderStats(n_total, len(starts), time.perf_counter() - t0)
+        scheduler = ExcerptScheduler(self, sample_rate, n_channels)
+        return scheduler.render(read, write, n_total, max(1, self.batch_size // max(n_channels, 1)), progress)
 
     def reset(self) -> None:
         """End the current stream (``process(..., reset=False)``), if any."""
@@ -346,19 +313,13 @@ class Dreamer:
         stream = self.__dict__.get("_stream")
         return stream.latency_samples if stream is not None else 0
 
-    def stream(self, sample_rate: int, n_channels: int, **kwargs):
-        """A new ``DreamStream`` (see ``bridge.stream``) over this dreamer."""
-        from .stream import DreamStream
-
-        return DreamStream(self, sample_rate, n_channels, **kwargs)
-
     def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = True) -> np.ndarray:
         """Dream ``audio`` ``(n_channels, n_samples)`` -> the same shape, like a pedalboard plugin.
 
         ``reset=True`` (default): the buffer is a whole signal, dreamed offline and returned
         sample-aligned (no latency). ``reset=False``: the buffer is the next block of a
-        stream; the output is delayed by ``latency_samples`` (the worker runs in the
-        background; this call waits for it, so the result does not depend on timing).
+        stream; the output is delayed by ``latency_samples`` (excerpts are dreamed in this
+        call as their input completes, so the result does not depend on block sizes).
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 2:
@@ -367,7 +328,7 @@ class Dreamer:
             stream = self.__dict__.get("_stream")
             if stream is None or stream.sample_rate != sample_rate or stream.n_channels != audio.shape[0]:
                 self.reset()
-                stream = self._stream = self.stream(sample_rate, audio.shape[0], realtime=False)
+                stream = self._stream = BlockStream(self, sample_rate, audio.shape[0])
             return stream.process(audio)
         self.reset()
         n_channels, n_total = audio.shape
@@ -381,48 +342,6 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
-
-
-class OverlapAdd:
-    """Crossfaded overlap-add of excerpts on the regular grid of ``dsp.windows``.
-
-    ``add(k, wet)`` places excerpt ``k`` (start ``k * hop``); ``pop(upto)`` returns the
-    finished samples from the last pop up to ``upto`` (all excerpts covering them must
-    have been added), clipped to the ceiling.
-    """
-
-    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int):
-        self.n_excerpt, self.n_fade, self.hop = n_excerpt, n_fade, n_excerpt - n_fade
-        self.acc = np.zeros((n_channels, 0), dtype=np.float64)
-        self.wsum = np.zeros(0, dtype=np.float64)
-        self.start = 0
-
-    def add(self, k: int, wet: np.ndarray) -> None:
-        lo = k * self.hop - self.start
-        hi = lo + self.n_excerpt
-        if hi > self.acc.shape[1]:
-            self.acc = np.pad(self.acc, ((0, 0), (0, hi - self.acc.shape[1])))
-            self.wsum = np.pad(self.wsum, (0, hi - len(self.wsum)))
-        w = excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
-        self.acc[:, lo:hi] += wet.astype(np.float64) * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
-        self.wsum[lo:hi] += w
-
-    def pop(self, upto: int) -> np.ndarray:
-        # Dividing by the summed weights (1 up to float32 rounding of the ramps) makes
-        # unchanged excerpts reconstruct the input bit for bit.
-        n = upto - self.start
-        out = self.acc[:, :n] / np.maximum(self.wsum[:n], 1e-12)
-        if out.shape[1] < n:
-            out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
-        self.acc, self.wsum = self.acc[:, n:], self.wsum[n:]
-        self.start = upto
-        return _finish(out)
-
-
-def _finish(out: np.ndarray) -> np.ndarray:
-    """Finite samples under the -0.1 dBFS ceiling."""
-    ceiling = db_to_gain(CEILING_DB)
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio_io import BlockReader, atomic_writer, output_format, probe
+from dreambridge.bridge.io.audio import BlockReader, atomic_writer, output_format, probe
 
 __all__ = ["dream_file", "dream_to_file"]
 

@@ -12,7 +12,6 @@ completes with outputs identical to an uninterrupted one.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dreambridge.presets.errors import DreamError, ParameterError
+from dreambridge.presets.fileutil import atomic_write_text, sha256_bytes, sha256_file
 
 __all__ = ["BatchJob", "BatchSettings", "collect_inputs", "plan", "run_batch", "describe_failure", "MANIFEST_NAME"]
 
@@ -79,14 +79,6 @@ def _file_identity(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descriptor: dict):
     """Map inputs to outputs and keys; per-input errors are returned, not raised."""
     try:
@@ -108,7 +100,7 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
             job.error = f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
-            job.key = hashlib.sha256(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode()).hexdigest()
+            job.key = sha256_bytes(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode())
         jobs.append(job)
     return jobs, errors
 
@@ -121,56 +113,53 @@ def _load_manifest(out_dir: Path) -> dict:
 
 
 def _save_manifest(out_dir: Path, manifest: dict) -> None:
-    tmp = out_dir / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, out_dir / MANIFEST_NAME)
+    atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 # -- workers -----------------------------------------------------------------------------
-_DREAMER = None
+_DREAMER = None  # this process's Dreamer and its Resolved parameters (set once per worker)
+_RESOLVED = None
 
 
 def _worker_init(settings: BatchSettings, threads: int):
-    global _DREAMER
+    global _DREAMER, _RESOLVED
     import torch
 
     torch.set_num_threads(max(1, threads))
-    _DREAMER = _make_dreamer(settings)
+    _DREAMER, _RESOLVED = _make_dreamer(settings)
 
 
 def _chains():
-    """Fresh effect chains for one file (their state must not leak from file to file)."""
-    from dreambridge.presets import load_preset
+    """Fresh effect chains for one file (their state must not leak from file to file), with
+    ``--set fx...`` values and the automation's effect lanes, as ``live`` applies them."""
+    from dreambridge.bridge.live.fx import build_chains
 
-    from .fx import build_chain
-
-    preset = load_preset(_DREAMER.preset_name)
-    return build_chain(preset, "pre"), build_chain(preset, "post")
+    return build_chains(_RESOLVED.preset, _RESOLVED.fx, _RESOLVED.schedule)
 
 
 def _make_dreamer(settings: BatchSettings):
-    from dreambridge.presets import load_preset, parse_assignment
+    """``(Dreamer, Resolved)`` for ``settings``: every parameter validated before a file is touched."""
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.schedule import resolve
 
-    from .automation import MidiAutomation, schedule_for_preset
-    from .engine import Dreamer
-
-    preset = load_preset(settings.preset)
-    overrides = dict(parse_assignment(s) for s in settings.sets)
-    if settings.seed is not None:
-        overrides["seed"] = settings.seed
-    schedule = schedule_for_preset(preset, overrides)
-    dreamer = Dreamer(settings.model, schedule.at(0.0), device=settings.device, backend=settings.backend)
+    automation = None
     if settings.automation:
+        from dreambridge.bridge.live.automation import MidiAutomation
         from dreambridge.presets.midimap import load_midi_map
 
-        schedule = MidiAutomation(schedule.at(0.0), settings.automation, load_midi_map(settings.midi_map))
-    dreamer.set_schedule(schedule)
-    dreamer.preset_name = settings.preset
-    return dreamer
+        midi_map = load_midi_map(settings.midi_map)
+
+        def automation(base):
+            return MidiAutomation(base, settings.automation, midi_map)
+
+    resolved = resolve(settings.preset, settings.sets, seed=settings.seed, automation=automation)
+    dreamer = Dreamer(settings.model, resolved.params, device=settings.device, backend=settings.backend)
+    dreamer.set_schedule(resolved.schedule)
+    return dreamer, resolved
 
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
-    from .files import dream_file
+    from dreambridge.bridge.io.files import dream_file
 
     t0 = time.perf_counter()
     try:
@@ -200,8 +189,8 @@ def descriptor_for(settings: BatchSettings, dreamer) -> dict:
         "engine": 1,
     }
     if settings.automation:
-        desc["automation_sha256"] = _sha256(settings.automation)
-        desc["midi_map_sha256"] = _sha256(settings.midi_map)
+        desc["automation_sha256"] = sha256_file(settings.automation)
+        desc["midi_map_sha256"] = sha256_file(settings.midi_map)
     return desc
 
 
@@ -214,13 +203,15 @@ def describe_failure(failure: dict) -> str:
 def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1, resume: bool = False,
               overwrite: bool = False, progress: bool = True, log=print) -> dict:
     """Run a batch; return the summary (``ok``, ``skipped``, ``failed`` lists)."""
-    global _DREAMER
+    global _DREAMER, _RESOLVED
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _DREAMER = _make_dreamer(settings)  # validates everything before any file is touched
+    _DREAMER, _RESOLVED = _make_dreamer(settings)  # validates everything before any file is touched
     descriptor = descriptor_for(settings, _DREAMER)
+    if _RESOLVED.fx:
+        descriptor["fx"] = _RESOLVED.fx
     work, missing = plan(inputs, out_dir, template, settings, descriptor)
     manifest = _load_manifest(out_dir)
     summary = {"ok": [], "skipped": [], "failed": [{"input": i, "error": e} for i, e in missing]}

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+
+from dreambridge.presets import schema
+from dreambridge.presets.version import version
 
 __all__ = ["get_parser", "main"]
 
@@ -27,13 +29,13 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
     p.add_argument("input", nargs="?", help="input audio file (omit with --init noise|silence)")
     p.add_argument("-o", "--output", required=True, help="output audio file")
-    p.add_argument("--init", choices=["input", "noise", "silence"], default=None, help="start from the input, white noise or silence")
+    p.add_argument("--init", choices=schema.FIELDS["init"].choices, default=None, help="start from the input, white noise or silence")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="length when dreaming from noise/silence (default 4)")
     p.add_argument("--subtype", default=None, help="output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -108,7 +110,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("sweep", help="vary one parameter and plot the features against it (Bisig Experiment 2)")
-    p.add_argument("param", choices=["max_offset_samples", "iterations", "smoothing_coef", "smoothing_kernel", "learning_rate", "lowpass_hz"])
+    p.add_argument("param", choices=schema.sweepable())
     p.add_argument("values", nargs="+")
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--model", default="default")
@@ -198,15 +200,6 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("dreambridge")
-    except Exception:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = get_parser()
     args = parser.parse_args(argv)
@@ -216,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     from dreambridge.presets.errors import DreamError
 
     try:
-        from . import commands
+        from dreambridge.bridge.cli import commands
 
         return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
     except DreamError as exc:
@@ -225,12 +218,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def command_line(argv: list[str]) -> str:
-    """The exact command, for model cards and reports."""
-    return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

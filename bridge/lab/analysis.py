@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dreambridge.bridge.io.audio import read_audio
 from dreambridge.dsp import artefacts, measures
 from dreambridge.dsp.features import feature_summary
-
-from .audio_io import read_audio
 
 __all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "format_comparison", "stride_grids",
            "INBAND_HZ"]

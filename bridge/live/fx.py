@@ -3,6 +3,11 @@
 Built from a preset's ``[[fx.pre]]`` / ``[[fx.post]]`` entries. Chains keep their state
 across blocks (``reset=False``), so the same chain gives the same result on a whole file
 and on a live stream cut into blocks.
+
+Effect parameters are named ``fx.<chain>.<index>.<name>`` (``presets.schema``). They are set
+once from ``--set`` (:func:`build_chains`), by live MIDI control before each audio block,
+and, offline, by :class:`AutomatedChain` from a schedule's effect lanes before each
+``FX_BLOCK`` samples: the same values at the same times as live.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ import os
 
 import numpy as np
 
+from dreambridge.presets import schema
 from dreambridge.presets.errors import ParameterError, first_line
 
-__all__ = ["FxChain", "build_chain", "BUILTINS"]
+__all__ = ["FxChain", "AutomatedChain", "build_chain", "build_chains", "apply_fx_values", "BUILTINS", "FX_BLOCK"]
+
+FX_BLOCK = 512  # samples between effect-parameter updates offline: the live callback's default block size
 
 _SKIP = {"Plugin", "Pedalboard", "Chain", "Mix", "ExternalPlugin", "VST3Plugin", "AudioUnitPlugin", "PluginContainer",
          "AudioProcessorParameter", "ExternalPluginReloadType", "ClearsAudioOnReset", "PersistsAudioOnReset"}
@@ -107,3 +115,64 @@ def build_chain(preset, side: str) -> FxChain | None:
     """The ``pre`` or ``post`` chain of a loaded preset (None when empty)."""
     entries = preset.fx.get(side, [])
     return FxChain(entries, side) if entries else None
+
+
+def apply_fx_values(values: dict, chains: dict) -> None:
+    """Set effect parameters (``{"fx.post.0.threshold_db": value}``) on ``{"pre": chain, "post": chain}``
+    (a chain that is ``None`` or absent is skipped)."""
+    for name, value in values.items():
+        side, index, param = schema.split_fx(name)
+        chain = chains.get(side)
+        if chain is not None:
+            chain.set_param(index, param, value)
+
+
+class AutomatedChain:
+    """A chain whose parameters follow effect lanes over time, offline.
+
+    Before every ``block`` samples it sets the lanes' values at that piece's start time
+    (``fx_at(seconds)``), as the live audio callback sets them before each audio block.
+
+    Parameters
+    ----------
+    chain : FxChain
+    fx_at : callable
+        ``seconds -> {"fx.<side>.<index>.<name>": value}`` (lanes of the other chain are ignored).
+    block : int
+        Samples between updates (default ``FX_BLOCK``).
+    """
+
+    def __init__(self, chain: FxChain, fx_at, block: int = FX_BLOCK):
+        self.chain, self.fx_at, self.block = chain, fx_at, int(block)
+        self.n_done = 0  # samples processed so far: the clock of the lanes
+
+    def __call__(self, block: np.ndarray, sample_rate: int) -> np.ndarray:
+        pieces = []
+        for i in range(0, block.shape[1], self.block):
+            values = {k: v for k, v in self.fx_at(self.n_done / sample_rate).items()
+                      if schema.split_fx(k)[0] == self.chain.side}
+            apply_fx_values(values, {self.chain.side: self.chain})
+            piece = block[:, i : i + self.block]
+            pieces.append(self.chain(piece, sample_rate))
+            self.n_done += piece.shape[1]
+        return np.concatenate(pieces, axis=1) if pieces else block
+
+
+def build_chains(preset, fx_values: dict | None = None, schedule=None):
+    """``(pre, post)``: a preset's chains (``None`` when empty), with ``fx_values`` (``--set
+    fx...``) applied, following ``schedule.fx_at`` when the schedule moves effect parameters.
+
+    Raises
+    ------
+    ParameterError
+        When a value names a chain the preset does not have, or a parameter its plugin lacks.
+    """
+    chains = {side: build_chain(preset, side) for side in ("pre", "post")}
+    for name in fx_values or {}:
+        side, index, _ = schema.split_fx(name)
+        if chains[side] is None:
+            raise ParameterError(f"{name}: the preset has no [[fx.{side}]] chain; add one or drop this --set")
+    apply_fx_values(fx_values or {}, chains)
+    if schedule is not None and getattr(schedule, "moves_fx", False):
+        chains = {side: chain if chain is None else AutomatedChain(chain, schedule.fx_at) for side, chain in chains.items()}
+    return chains["pre"], chains["post"]

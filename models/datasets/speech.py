@@ -24,7 +24,7 @@ import soundfile as sf
 
 from dreambridge.presets.errors import DreamError
 
-from .data import _attribution
+from .instruments import _attribution
 
 __all__ = ["build_speech"]
 

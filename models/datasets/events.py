@@ -49,7 +49,7 @@ from scipy import signal
 
 from dreambridge.presets.errors import DreamError
 
-from .data import SOUNDFONTS, _attribution, write_midi_notes
+from .instruments import SOUNDFONTS, _attribution, write_midi_notes
 
 __all__ = ["GM_DRUMS", "build_events", "augment_clip"]
 

@@ -24,10 +24,8 @@ import time
 
 import numpy as np
 
-from dreambridge.dsp.windows import fade_window
+from dreambridge.bridge.engine.scheduler import ExcerptScheduler
 from dreambridge.presets.errors import ParameterError
-
-from .engine import OverlapAdd
 
 __all__ = ["DreamStream", "StreamStats"]
 
@@ -78,11 +76,11 @@ class DreamStream:
         self.dreamer = dreamer
         self.sample_rate, self.n_channels = int(sample_rate), int(n_channels)
         self.realtime, self.mode = realtime, mode
-        self.params_at = params_at or dreamer.params_at
+        self.scheduler = ExcerptScheduler(dreamer, self.sample_rate, self.n_channels, params_at=params_at)
+        self.params_at = self.scheduler.params_at
         self.pre_fx, self.post_fx = pre_fx, post_fx
-        self.n_excerpt, self.n_fade, _ = dreamer.layout(self.sample_rate)
-        self.hop = self.n_excerpt - self.n_fade
-        self.latency_samples = self.n_excerpt + self.hop
+        self.n_excerpt, self.n_fade, self.hop = self.scheduler.n_excerpt, self.scheduler.n_fade, self.scheduler.hop
+        self.latency_samples = self.scheduler.latency_samples
         self.stats = StreamStats()
         self._cond = threading.Condition()
         self._stop = False
@@ -95,7 +93,6 @@ class DreamStream:
         self._out = np.zeros((n_channels, 0), dtype=np.float32)
         self._out_start = 0
         self._n_played = 0  # output samples handed to the host (positions, latency included)
-        self._ola = OverlapAdd(n_channels, self.n_excerpt, self.n_fade)
         self._next = 0  # next excerpt index
         if mode == "loop":
             self.loop_samples = int(round(loop_seconds * self.sample_rate))
@@ -186,7 +183,7 @@ class DreamStream:
         while True:
             with self._cond:
                 k = self._next
-                start = k * self.hop
+                start = self.scheduler.start(k)
                 while self._n_in < start + self.n_excerpt and not self._stop:
                     self._cond.wait(0.5)
                 if self._stop:
@@ -199,13 +196,12 @@ class DreamStream:
                 self.stats.excerpts_skipped += 1
             else:
                 t0 = time.perf_counter()
-                params = self.params_at(start / self.sample_rate)
-                wet = self.dreamer.dream_excerpts([excerpt], [k], params, self.sample_rate)[0]
+                wet = self.scheduler.dream([k], [excerpt])[0]
                 self.stats.busy_seconds += time.perf_counter() - t0
                 self.stats.excerpts_dreamed += 1
             with self._cond:
-                self._ola.add(k, wet)
-                finished = self._ola.pop((k + 1) * self.hop)
+                self.scheduler.add(k, wet)
+                finished = self.scheduler.finish(self.scheduler.start(k + 1))
                 self._out = np.concatenate([self._out, finished], axis=1)
                 self._next = k + 1
                 self._cond.notify_all()
@@ -235,11 +231,7 @@ class DreamStream:
         return out
 
     def _run_loop(self) -> None:
-        ramp = fade_window(self.n_fade) if self.n_fade else np.zeros(0, np.float32)
-        window = np.ones(self.n_excerpt, dtype=np.float32)
-        if self.n_fade:
-            window[: self.n_fade] = ramp
-            window[-self.n_fade :] = ramp[::-1]
+        window = self.scheduler.window(1)  # faded in and out: the loop runs round, there is no first excerpt
         k = 0
         while True:
             with self._cond:
@@ -251,7 +243,7 @@ class DreamStream:
                 excerpt = self._loop[:, index].copy()
             t0 = time.perf_counter()
             params = self.params_at(time.monotonic() - self.stats.started)
-            wet = self.dreamer.dream_excerpts([excerpt], [k], params, self.sample_rate)[0]
+            wet = self.scheduler.dream([k], [excerpt], params)[0]
             self.stats.busy_seconds += time.perf_counter() - t0
             self.stats.excerpts_dreamed += 1
             with self._cond:  # crossfade the dreamed excerpt back into the loop
@@ -268,9 +260,9 @@ class DreamStream:
         excerpt = np.zeros((self.n_channels, self.n_excerpt), dtype=np.float32)
         excerpt[:, :: max(1, self.n_excerpt // 64)] = 0.5  # not silence, or nothing is dreamed
         params = self.params_at(0.0)
-        self.dreamer.dream_excerpts([excerpt], [0], params, self.sample_rate)  # warm-up
+        self.scheduler.dream([0], [excerpt], params)  # warm-up
         t0 = time.perf_counter()
-        self.dreamer.dream_excerpts([excerpt], [0], params, self.sample_rate)
+        self.scheduler.dream([0], [excerpt], params)
         seconds = time.perf_counter() - t0
         hop = self.hop / self.sample_rate
         return seconds, hop, seconds <= headroom * hop
