@@ -97,7 +97,7 @@ def test_report_stems_has_the_control_row_and_the_knob_spread(tmp_path, rng, tin
     knobs = report["summary"]["default"]["knobs"]
     assert len(knobs["maps"]) == 1 and knobs["maps"][0] > 0 and len(knobs["layers"]) == 1
     assert all(r["channels_kept"] for r in report["presets"]["default"])
-    from dreambridge.bridge.report import format_stem_report
+    from dreambridge.bridge.lab.report import format_stem_report
 
     text = format_stem_report(report)
     assert "| lowpass-7k |" in text and "EQ+gain residual" in text
