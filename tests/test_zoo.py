@@ -87,7 +87,7 @@ def test_build_events_subset_splits_by_soundfont_and_recording(tmp_path):
 
 
 def test_build_events_names_missing_packages(tmp_path, monkeypatch):
-    from dreambridge.models import events
+    from dreambridge.models.datasets import events
     from dreambridge.presets.errors import DreamError
 
     monkeypatch.setitem(events.RECORDED_PACKAGES, "ufoai-sound", tmp_path / "missing.pk3")
