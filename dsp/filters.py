@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOWPASS_ORDER", "HIGHPASS_ORDER", "band_response", "fft_filter", "check_cutoff"]
+__all__ = ["LOWPASS_ORDER", "HIGHPASS_ORDER", "band_response", "grid_notch_response", "fft_filter", "check_cutoff"]
 
 LOWPASS_ORDER = 8  # 48 dB/octave: 12 kHz cutoff leaves -48 dB at 24 kHz
 HIGHPASS_ORDER = 2  # 12 dB/octave: a 20 Hz DC blocker that leaves 40 Hz at -0.3 dB
@@ -52,6 +52,24 @@ def band_response(
         with np.errstate(divide="ignore"):
             ratio = np.where(freqs > 0, highpass_hz / np.maximum(freqs, 1e-300), np.inf)
         gain *= 1.0 / np.sqrt(1.0 + ratio ** (2 * highpass_order))
+    return gain
+
+
+def grid_notch_response(n_samples: int, sample_rate: int, grids_hz, width_hz: float) -> np.ndarray:
+    """Real gain per rFFT bin: a Gaussian notch of standard deviation ``width_hz`` at every
+    harmonic ``k * f0`` (k >= 1, below Nyquist) of each grid ``f0`` in ``grids_hz``.
+
+    Applied to the dream step, it keeps strided convolutions' stride-grid lines out of the
+    dream; ``width_hz=0`` or no grids gives all ones.
+    """
+    freqs = np.fft.rfftfreq(int(n_samples), 1.0 / sample_rate)
+    gain = np.ones_like(freqs)
+    if width_hz <= 0:
+        return gain
+    for f0 in grids_hz:
+        for k in range(1, int(freqs[-1] // f0) + 1):
+            near = np.abs(freqs - k * f0) < 6 * width_hz  # the Gaussian is 1 to float64 precision beyond 6 sigma
+            gain[near] *= 1.0 - np.exp(-0.5 * ((freqs[near] - k * f0) / width_hz) ** 2)
     return gain
 
 

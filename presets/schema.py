@@ -171,6 +171,21 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     _f("jitter", str, "grid", "mode", "grid or fixed",
        "grid: the offset range also spans the dreamed layer's stride period (up to 50 ms), so strided convs leave no "
        "comb buzz; fixed: exactly +-max_offset_samples (the papers).", choices=("grid", "fixed"), curve="choice"),
+    _f("grid_notch_hz", float, 0.0, "Hz", "0 (off)..50",
+       "Width (sigma) of the notches that keep the dreamed layers' stride grids (every 44100/7 Hz, 44100/49 Hz, ...) "
+       "out of the dream step: no steady metallic whistle.",
+       minimum=0, maximum=50, curve="lin", midi_range=(0.0, 20.0), sweepable=True),
+    _f("envelope_lock", float, 0.0, "fraction", "0..1",
+       "Inside the loop, after every step, give the dream the input's loudness contour (23 ms): a strong dream then "
+       "reshapes the sound within each moment instead of collapsing into a few loud bursts (0: the papers).",
+       minimum=0, maximum=1, curve="lin", sweepable=True),
+    _f("octaves", int, 1, "count", "1..4",
+       "Dream at several time scales (image DeepDream's octaves): each extra octave first dreams the excerpt sped up "
+       "by octave_scale, so the network's patterns land at new pitches and rhythms; 1 is off.",
+       minimum=1, maximum=4, curve="int", midi_range=(1, 4), sweepable=True),
+    _f("octave_scale", float, 1.5, "ratio", "1.1..4",
+       "Speed-up between octaves (1.5: a fifth up and two thirds of the time per octave).",
+       minimum=1.1, maximum=4, curve="log", midi_range=(1.1, 3.0), sweepable=True),
     _f("smoothing_coef", float, 0.5, "samples", "0..20",
        "Base sigma of the cascade Gaussian gradient smoothing (sigma = coef + 2 (i+1)/n); barely audible (Bisig).",
        minimum=0, maximum=20, curve="lin", midi_range=(0.1, 2.0), sweepable=True),

@@ -25,8 +25,15 @@ def test_analyze_compare(tmp_path, rng):
     c = write(tmp_path / "c.wav", white_noise(rng, 2.0)[None, :], SR, "FLOAT")
     same = json.loads(run_cli("analyze", "--compare", a, b, "--json").stdout)
     assert same["envelope_correlation"] > 0.999 and abs(same["log_spectral_distance_db"] - 20) < 0.5
+    assert same["eq_gain_residual_db"] < 1e-3 and abs(same["hf_share_change_db"]) < 1e-6  # a gain is an EQ
+    assert len(same["grid_lines_db"]) == 8 and same["channels"] == [1, 1]
     noise = json.loads(run_cli("analyze", "--compare", a, c, "--json").stdout)
     assert noise["envelope_correlation"] < 0.5 and noise["inband_flatness_out"] > 0.4
+    assert noise["eq_gain_residual_db"] > 5.0  # new content no EQ explains (two white noises: 7.9 dB)
+    text = run_cli("analyze", "--compare", a, c, "--layer", "1").stdout
+    assert "EQ+gain residual" in text and "900 Hz" in text and "180 Hz" not in text
+    proc = run_cli("analyze", "--compare", a, c, "--layer", "8")
+    assert proc.returncode == 2 and "--layer 8 is outside -1..7" in proc.stderr
     proc = run_cli("analyze", "--compare", a)
     assert proc.returncode == 2 and "exactly two files" in proc.stderr
 
@@ -68,3 +75,29 @@ def test_default_preset_keeps_stems_within_targets(model_default, rng):
         assert numbers["envelope_correlation"] >= 0.8, numbers
         assert numbers["log_spectral_distance_db"] >= 6.0, numbers
         assert numbers["inband_flatness_out"] <= 0.1, numbers
+
+
+def test_report_stems_has_the_control_row_and_the_knob_spread(tmp_path, rng, tiny_model_dir):
+    """``report stems``: issue 15's numbers per preset, a plain low-pass control that scores as
+    an EQ (residual ~0, a dull roof), and the knob spread (maps and layers against seeds)."""
+    from signals import drum_loop
+
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    write(stems / "drums.wav", drum_loop(rng, 1.0), SR)
+    write(stems / "tones.wav", music_like(rng, 1.0, n_channels=2), SR)
+    proc = run_cli("report", "stems", "--stems", stems, "--model", tiny_model_dir, "--presets", "default", "--knobs", "1",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert list(report["summary"]) == ["default", "lowpass-7k"]
+    control = report["summary"]["lowpass-7k"]
+    assert control["eq_gain_residual_db"] < 1.0 and control["hf_share_change_db"] < -6  # a filter scores as one
+    assert not control["targets"]["more_than_eq"] and not control["targets"]["no_dull_roof"]
+    knobs = report["summary"]["default"]["knobs"]
+    assert len(knobs["maps"]) == 1 and knobs["maps"][0] > 0 and len(knobs["layers"]) == 1
+    assert all(r["channels_kept"] for r in report["presets"]["default"])
+    from dreambridge.bridge.lab.report import format_stem_report
+
+    text = format_stem_report(report)
+    assert "| lowpass-7k |" in text and "EQ+gain residual" in text

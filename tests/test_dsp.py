@@ -180,3 +180,14 @@ def test_follow_envelope_imposes_the_contour(rng):
     assert np.corrcoef(env_out, env_dry)[0, 1] > 0.95  # the noise now pulses with the input
     assert np.array_equal(follow_envelope(wet, dry, 0.0), wet)
     assert np.allclose(rms_envelope(np.ones(100), 10)[10:-10], 1.0)
+
+
+def test_grid_notch_zeroes_every_harmonic_and_leaves_the_rest():
+    from dreambridge.dsp.filters import grid_notch_response
+
+    n = 44100  # 1 Hz bins: the harmonics fall on bins
+    gain = grid_notch_response(n, SR, [900.0, 6300.0], 5.0)
+    assert np.all(gain[900::900] < 1e-12)  # exactly on a harmonic: 1 - exp(0) = 0
+    assert np.all(gain[450::900][:20] > 1 - 1e-12)  # halfway between harmonics: 90 sigma away
+    assert abs(gain[905] - (1 - np.exp(-0.5))) < 1e-12  # one sigma off: the Gaussian's value
+    assert np.all(grid_notch_response(n, SR, [900.0], 0.0) == 1.0)

@@ -76,12 +76,14 @@ def test_shallow_graphs_match_the_torch_backend(tiny_model, rng):
         assert np.allclose(loss, ref_loss.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_torch_and_onnx_backends_dream_the_same(exported, tiny_model, rng):
+@pytest.mark.parametrize("changes", [{}, {"grid_notch_hz": 12.0, "envelope_lock": 1.0, "octaves": 2}])
+def test_torch_and_onnx_backends_dream_the_same(exported, tiny_model, rng, changes):
     out, _, _ = exported
     audio = music_like(rng, 1.3, n_channels=2)
-    a = Dreamer(tiny_model, FAST, device="cpu", backend="torch").process(audio, SR)
-    b = Dreamer(tiny_model, FAST, device="cpu", backend="onnx").process(audio, SR)
-    c = Dreamer(str(out / "step.onnx"), FAST, backend="onnx").process(audio, SR)
+    params = FAST.replace(**changes)
+    a = Dreamer(tiny_model, params, device="cpu", backend="torch").process(audio, SR)
+    b = Dreamer(tiny_model, params, device="cpu", backend="onnx").process(audio, SR)
+    c = Dreamer(str(out / "step.onnx"), params, backend="onnx").process(audio, SR)
     # Same seed, same offsets; only float32 summation order differs (~1e-6 per step, four
     # steps, renormalised each time): 1e-4 absolute is far below one 16-bit LSB (3e-5 * 3).
     assert np.abs(a - b).max() < 1e-4 and np.abs(a - c).max() < 1e-4

@@ -117,8 +117,12 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="audio features, artefact measures, and before/after comparisons")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--compare", action="store_true", help="treat FILES as IN OUT: envelope correlation, log-spectral distance, in-band flatness")
-    p.add_argument("--model", default="default", help="model whose stride grids the comb share is measured at (default: default)")
+    p.add_argument("--compare", action="store_true",
+                   help="treat FILES as IN OUT: envelope correlation, log-spectral distance, in-band flatness, "
+                   "EQ+gain residual, stride-grid lines, 8-16 kHz share change")
+    p.add_argument("--model", default="default", help="model whose stride grids are measured (default: default)")
+    p.add_argument("--layer", type=int, default=-1,
+                   help="--compare: the dreamed layer; the grids of layers 0..LAYER are measured (default -1: all)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("atlas", help="dream every layer x feature map from noise; write an HTML page (Bisig Experiment 1)")
@@ -156,6 +160,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=None, help="variety: models to compare (default: every model)")
     p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
     p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")
+    p.add_argument("--knobs", type=int, default=0, metavar="N",
+                   help="stems: also measure each preset's knob spread (maps, layers vs seeds) on the first N stems")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
     p.add_argument("--model", default="default")
     p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")
@@ -174,6 +180,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-layer", type=int, default=5)
     p.add_argument("--style-layers", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--style-weight", type=float, default=1.0)
+    p.add_argument("--init", choices=["content", "noise"], default="content",
+                   help="net: start from the content (default; keeps it recognisable) or from noise (Foote et al.)")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--learning-rate", type=float, default=0.01)
     p.add_argument("--model", default="default")

@@ -239,21 +239,23 @@ def cmd_midi(args, argv) -> int:
 
 
 def cmd_analyze(args, argv) -> int:
-    from dreambridge.bridge.lab.analysis import analyze_file, compare_files
+    from dreambridge.bridge.lab.analysis import analyze_file, compare_files, format_comparison
     from dreambridge.models.zoo import describe
 
     if args.compare:
         if len(args.files) != 2:
             raise ParameterError("--compare takes exactly two files: IN OUT")
-        result = compare_files(*args.files)
+        card = describe(args.model)
+        n_layers = len(card["architecture"]["layers"])
+        if not -1 <= args.layer < n_layers:
+            raise ParameterError(f"--layer {args.layer} is outside -1..{n_layers - 1} "
+                                 f"({args.model} has {n_layers} layers)")
+        result = compare_files(*args.files, card, None if args.layer < 0 else args.layer + 1)
         result["files"] = [analyze_file(f) for f in args.files]
         if args.json:
             print(json.dumps(result, indent=1))
         else:
-            print(f"{args.files[0]} -> {args.files[1]}")
-            print(f"  envelope correlation   {result['envelope_correlation']:8.3f}   (rhythm kept: >= 0.8)")
-            print(f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change: >= 6 dB)")
-            print(f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} (not hiss: <= 0.1)")
+            print(format_comparison(result))
         return 0
     card = describe(args.model)
     results = [analyze_file(f, card) for f in args.files]
@@ -357,7 +359,8 @@ def cmd_report(args, argv) -> int:
         if not args.stems:
             raise ParameterError("report stems needs --stems DIR (build one with: dreambridge data stems DIR)")
         with tqdm(desc="stems", disable=args.json) as bar:
-            result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update)
+            result = stem_report(args.model, args.presets, args.stems, args.device, progress=bar.update,
+                                 knob_stems=args.knobs)
         print(json.dumps(result, indent=1) if args.json else format_stem_report(result))
         return 0
     if args.kind == "variety":
@@ -405,7 +408,7 @@ def cmd_style(args, argv) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe, read_audio, write_audio
-    from dreambridge.bridge.lab.style import style_transfer
+    from dreambridge.bridge.lab.style import match_content, style_transfer
     from dreambridge.dsp.resample import resample
 
     info = probe(args.content)
@@ -436,14 +439,17 @@ def cmd_style(args, argv) -> int:
                 raise ParameterError(f"layer {layer} is outside 0..{model.n_layers - 1} for this model")
     content, content_rate = read_audio(args.content)
     style, style_rate = read_audio(args.style)
-    c = resample(content, content_rate, rate)
+    c = resample(content, content_rate, rate)  # every channel one item of the batch: stereo stays stereo
     s = resample(style.mean(axis=0), style_rate, rate)
     with tqdm(total=iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
-        out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
-                                      iterations, learning_rate, seed,
-                                      callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
+        out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers),
+                                      args.style_weight, iterations, learning_rate, seed,
+                                      callback=lambda i, h: (bar.update(), bar.set_postfix(
+                                          content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")),
+                                      init=args.init)
     out = resample(out, rate, content_rate)[:, : content.shape[1]]
     out = np.pad(out, ((0, 0), (0, content.shape[1] - out.shape[1])))
+    out = match_content(out, content, content_rate)
     write_audio(args.output, out, content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
     if args.plot:
         from dreambridge.bridge.lab.plots import plot_panels

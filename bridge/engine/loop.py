@@ -28,13 +28,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from dreambridge.dsp.filters import band_response
+from dreambridge.dsp.filters import band_response, grid_notch_response
 from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_sigma
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER"]
+__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ",
+           "step_notch", "lock_window", "LOCK_SECONDS", "LOCK_FLOOR"]
 
 
+NOTCH_MIN_GRID_HZ = 150.0  # grids finer than this are left to the jitter: their notches would cover too much
+LOCK_SECONDS = 1024 / 44100  # the envelope lock's window: 23 ms, as the engine's envelope follower
+LOCK_FLOOR = 1e-8  # power floor of the lock's ratio (-80 dBFS): the input's rests stay rests, never 0/0
 MAX_GRID_JITTER = 2205  # 50 ms at 44.1 kHz: the grid jitter of deep layers (periods of 0.25 s and more) is capped here
 
 
@@ -60,6 +64,27 @@ def offsets_for(rngs: list[np.random.Generator], params: DreamParams, stride_per
 @lru_cache(maxsize=16)
 def _band(n: int, sample_rate: int, lowpass_hz: float, highpass_hz: float) -> np.ndarray:
     return band_response(n, sample_rate, lowpass_hz, highpass_hz).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def lock_window(n: int, sample_rate: int) -> np.ndarray:
+    """rFFT response of the envelope lock's circular moving average (a Hann window of
+    ``LOCK_SECONDS``, unit sum): ``irfft(rfft(x * x) * this)`` is ``x``'s local power."""
+    m = max(1, int(round(LOCK_SECONDS * sample_rate)))
+    w = np.zeros(n)
+    h = np.hanning(m + 2)[1:-1]
+    w[np.arange(m) - m // 2] = h / h.sum()  # centred on sample 0, wrapped: zero phase
+    return np.fft.rfft(w).real.astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.ndarray | None:
+    """The ``grid_notch_hz`` response for the stride ``periods`` of the dreamed layers
+    (grids of at least ``NOTCH_MIN_GRID_HZ``), or None when off."""
+    grids = [sample_rate / p for p in periods if sample_rate / p >= NOTCH_MIN_GRID_HZ and p > 1]
+    if width_hz <= 0 or not grids:
+        return None
+    return grid_notch_response(n, sample_rate, grids, width_hz).astype(np.float32)
 
 
 @lru_cache(maxsize=16)
@@ -94,6 +119,13 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     n = x.shape[-1]
     band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
     offsets = offsets_for(rngs, params, getattr(selection, "stride_period", 1))
+    lock = ref_power = None
+    if params.envelope_lock > 0:
+        lock = dsp.asarray(lock_window(n, sample_rate))
+        ref_power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
+    notch = step_notch(n, sample_rate, tuple(getattr(selection, "grid_periods", ())), params.grid_notch_hz)
+    if notch is not None:
+        notch = dsp.asarray(notch)
     k = params.smoothing_kernel
     cosines = dsp.asarray(smoothing_cosines(k, n)) if k > 1 else None
     spectrum = dsp.rfft(x)
@@ -114,6 +146,8 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         if cosines is not None:
             kernel = cascade_kernel(k, smoothing_sigma(params.smoothing_coef, i, params.iterations))
             step = step * dsp.matvec(kernel[k // 2 :].astype(np.float32), cosines)
+        if notch is not None:
+            step = step * notch
         if params.mode == "deepdream":
             spectrum = (spectrum + step * params.learning_rate) * band
         else:
@@ -134,6 +168,11 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
             if debug is not None:
                 debug["mask"] = mask
         x = dsp.irfft(spectrum, n)
+        if lock is not None:
+            # abs(): the circular moving average of a positive signal can dip a hair below 0 in float32
+            power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
+            x = x * (ref_power / power) ** (0.5 * params.envelope_lock)
+            spectrum = dsp.rfft(x)
         peak = dsp.peak(x)
         x = x / peak
         spectrum = spectrum / peak

@@ -30,6 +30,7 @@ class Selection:
     sparsity: float = 0.0
     continuity: float = 0.0
     stride_period: int = 1  # samples between frames of the deepest layer used (its stride grid)
+    grid_periods: tuple = ()  # stride period of every layer up to the deepest used (their stride grids)
 
     @property
     def deepest_layer(self) -> int:
@@ -83,5 +84,5 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
         weights = [w / total for w in weights]
     deepest = len(layer_channels) - 1 if params.target_class >= 0 else max(
         [i for i, w in enumerate(weights) if np.any(w)] + [0])
-    period = int(np.prod((layer_strides or [1] * len(layer_channels))[: deepest + 1]))
-    return Selection(tuple(weights), classes, float(params.sparsity), float(params.continuity), period)
+    periods = tuple(int(v) for v in np.cumprod((layer_strides or [1] * len(layer_channels))[: deepest + 1]))
+    return Selection(tuple(weights), classes, float(params.sparsity), float(params.continuity), periods[-1], periods)

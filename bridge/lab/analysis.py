@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.bridge.io.audio import read_audio
-from dreambridge.dsp import artefacts
+from dreambridge.dsp import artefacts, measures
 from dreambridge.dsp.features import feature_summary
 
-__all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "stride_grids", "INBAND_HZ"]
+__all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "format_comparison", "stride_grids",
+           "INBAND_HZ"]
 
 INBAND_HZ = (40.0, 8000.0)
 
@@ -41,21 +42,36 @@ def analyze_file(path, grids_from_card: dict | None = None) -> dict:
     return out
 
 
-def compare_signals(dry: np.ndarray, wet: np.ndarray, sample_rate: int) -> dict:
-    """The three numbers a dreamed stem is judged by (issue targets in brackets):
-    envelope correlation (>= 0.8), log-spectral distance in dB (>= 6), in-band flatness
-    (<= 0.1) of the sounding frames (within 60 dB of the loudest; rests are not hiss)."""
+def compare_signals(dry: np.ndarray, wet: np.ndarray, sample_rate: int, grids: list[float] | None = None) -> dict:
+    """The numbers a dreamed stem is judged by (issue 15's targets in brackets).
+
+    Envelope correlation (>= 0.8), log-spectral distance in dB, in-band flatness (<= 0.1)
+    of the sounding frames (within 60 dB of the loudest; rests are not hiss), the EQ+gain
+    residual in dB (more than an EQ: >= 8), the 8-16 kHz power share change in dB (no
+    dull roof: within 6) and, given ``grids`` (the stride grids of the dreamed layers),
+    the median line prominence per grid in the output and the input (no stride-grid lines:
+    <= 3 dB; NaN for a grid too fine to resolve).
+    """
     from dreambridge.dsp.features import spectral_flatness
 
-    return {
+    out = {
         "envelope_correlation": artefacts.envelope_correlation(dry, wet, sample_rate),
         "log_spectral_distance_db": artefacts.log_spectral_distance(dry, wet, sample_rate),
         "inband_flatness_in": float(np.mean(spectral_flatness(dry, sample_rate, band_hz=INBAND_HZ, gate_db=60.0))),
         "inband_flatness_out": float(np.mean(spectral_flatness(wet, sample_rate, band_hz=INBAND_HZ, gate_db=60.0))),
+        "eq_gain_residual_db": measures.eq_gain_residual(dry, wet),
+        "hf_share_change_db": measures.band_share_change_db(dry, wet, sample_rate),
     }
+    if grids:
+        out["grids_hz"] = [float(g) for g in grids]
+        out["grid_lines_db"] = measures.grid_line_summary(wet, sample_rate, grids)
+        out["grid_lines_in_db"] = measures.grid_line_summary(dry, sample_rate, grids)
+    return out
 
 
-def compare_files(dry_path, wet_path) -> dict:
+def compare_files(dry_path, wet_path, grids_from_card: dict | None = None, n_layers: int | None = None) -> dict:
+    """``compare_signals`` of two files (mixed to mono); the stride grids of the first
+    ``n_layers`` layers of ``grids_from_card`` (all when None) are measured."""
     from dreambridge.presets.errors import AudioIOError
 
     dry, rate = read_audio(dry_path)
@@ -63,5 +79,27 @@ def compare_files(dry_path, wet_path) -> dict:
     if rate != rate2:
         raise AudioIOError(f"{dry_path} is {rate} Hz but {wet_path} is {rate2} Hz; compare files at the same rate")
     out = {"input": str(dry_path), "output": str(wet_path)}
-    out.update(compare_signals(dry.mean(axis=0), wet.mean(axis=0), rate))
+    grids = stride_grids(grids_from_card, rate)[:n_layers] if grids_from_card else None
+    out.update(compare_signals(dry.mean(axis=0), wet.mean(axis=0), rate, grids))
+    out["channels"] = [dry.shape[0], wet.shape[0]]
     return out
+
+
+def format_comparison(result: dict) -> str:
+    """The ``analyze --compare`` lines, each with issue 15's target."""
+    grids = ", ".join(f"{g:g} Hz: {'-' if v != v else f'{v:.1f}'} (in {'-' if w != w else f'{w:.1f}'})"
+                      for g, v, w in zip(result.get("grids_hz", []), result.get("grid_lines_db", []),
+                                         result.get("grid_lines_in_db", [])) if v == v or w == w)
+    lines = [
+        f"{result['input']} -> {result['output']}",
+        f"  envelope correlation   {result['envelope_correlation']:8.3f}    (rhythm kept: >= 0.8)",
+        f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change)",
+        f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} "
+        "(not hiss: <= 0.1)",
+        f"  EQ+gain residual       {result['eq_gain_residual_db']:8.2f} dB (more than an EQ: >= 8; a plain EQ ~0)",
+        f"  8-16 kHz share change  {result['hf_share_change_db']:+8.2f} dB (no dull roof: within 6)",
+        f"  channels               {result['channels'][0]} -> {result['channels'][1]}",
+    ]
+    if grids:
+        lines.append(f"  stride-grid lines dB   {grids} (no whistle: <= 3; finer grids cannot be resolved)")
+    return "\n".join(lines)

@@ -5,25 +5,31 @@ content's (content loss) while the Gram matrices of shallower layers' activation
 collapsed, ``A A^T / frames``) match the style's (style loss). ``method="stft"``: Foote
 et al.'s baseline with no network: optimise a log-magnitude spectrogram against the
 content's spectrogram and the Gram matrix of the style's spectrogram, then invert it with
-the content's phase. Both start from noise (so both losses fall from the start) and both
-keep the content's length. Each loss is divided by its own value at the first step, so
-both start at 1 and ``style_weight`` balances two comparable numbers.
+the content's phase. ``stft`` starts from noise; ``net`` starts from the content itself
+(``init="content"``, the default: starting from noise, 200 steps leave Foote et al.'s
+failure, bright broadband noise with the content barely there) or from noise
+(``init="noise"``). Each loss is divided by its own value at the first step, so both start
+at 1 and ``style_weight`` balances two comparable numbers; a content loss that starts at
+0 (from the content) is divided by the content activations' mean square instead.
+``match_content`` gives an output the content's loudness contour (23 ms) and level.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["style_transfer"]
+__all__ = ["style_transfer", "match_content"]
 
 
 def _gram(a):
     return a @ a.transpose(-1, -2) / a.shape[-1]
 
 
-def _optimise(variable, losses, iterations: int, learning_rate: float, style_weight: float, callback=None) -> list:
+def _optimise(variable, losses, iterations: int, learning_rate: float, style_weight: float, callback=None,
+              content_scale=None) -> list:
     """Adam on ``variable``; ``losses()`` gives ``(content, style)``, each divided by its
-    first value so both start at 1. Returns the per-iteration history."""
+    first value (the content loss by ``content_scale`` when given) so both start at 1.
+    Returns the per-iteration history."""
     import torch
 
     optimiser = torch.optim.Adam([variable], lr=learning_rate)
@@ -31,7 +37,8 @@ def _optimise(variable, losses, iterations: int, learning_rate: float, style_wei
     for i in range(iterations):
         content_loss, style_loss = losses()
         if i == 0:
-            c0, s0 = content_loss.detach().clamp_min(1e-12), style_loss.detach().clamp_min(1e-12)
+            c0 = content_loss.detach() if content_scale is None else content_scale
+            c0, s0 = c0.clamp_min(1e-12), style_loss.detach().clamp_min(1e-12)
         content_loss, style_loss = content_loss / c0, style_loss / s0
         total = content_loss + style_weight * style_loss
         if not bool(torch.isfinite(total)):
@@ -50,7 +57,8 @@ def _optimise(variable, losses, iterations: int, learning_rate: float, style_wei
 
 def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: str = "net", content_layer: int = 5,
                    style_layers=(0, 1, 2, 3), style_weight: float = 1.0, iterations: int = 200,
-                   learning_rate: float = 0.01, seed: int = 0, n_fft: int = 2048, hop_length: int = 512, callback=None):
+                   learning_rate: float = 0.01, seed: int = 0, n_fft: int = 2048, hop_length: int = 512, callback=None,
+                   init: str = "content"):
     """Return ``(output, history)`` at the model rate (44.1 kHz for stft).
 
     ``content`` is ``(n_channels, n)`` (or mono ``(n,)``): every channel is styled as its own
@@ -75,7 +83,12 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
             taps_s, _ = net.forward_taps(s[None, None], upto=deepest)
             target_content = taps_c[content_layer]
             target_grams = {l: _gram(taps_s[l][0]) for l in style_layers}
-        x = (0.1 * torch.randn(c.shape, generator=gen)).requires_grad_(True)
+        if init not in ("content", "noise"):
+            from dreambridge.presets.errors import ParameterError
+
+            raise ParameterError(f"--init {init!r} is not one of content, noise")
+        start = c.clone() if init == "content" else 0.1 * torch.randn(c.shape, generator=gen)
+        x = start.requires_grad_(True)
 
         def losses():
             taps, _ = net.forward_taps(x[:, None], upto=deepest)
@@ -84,7 +97,8 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
                              for l, g in target_grams.items())
             return content_loss, style_loss / max(len(target_grams), 1)
 
-        history = _optimise(x, losses, iterations, learning_rate, style_weight, callback)
+        scale = (target_content**2).mean() if init == "content" else None
+        history = _optimise(x, losses, iterations, learning_rate, style_weight, callback, scale)
         out = x.detach().numpy()
     elif method == "stft":
         window = torch.hann_window(n_fft)
@@ -112,3 +126,17 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
         raise ParameterError("style transfer diverged (the output holds NaN or Inf); "
                              "lower --learning-rate or --style-weight")
     return (0.9 * out / max(float(np.max(np.abs(out))), 1e-9)).astype(np.float32), history
+
+
+def match_content(out: np.ndarray, content: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``out`` (mono or ``(channels, n)``) with ``content``'s 23 ms loudness contour and level,
+    per channel of ``content``, under the -0.1 dBFS ceiling."""
+    from dreambridge.dsp.normalize import db_to_gain, follow_envelope
+
+    out = np.atleast_2d(np.asarray(out, np.float32))
+    content = np.atleast_2d(np.asarray(content, np.float32))
+    if out.shape[0] != content.shape[0]:
+        out = np.repeat(out[:1], content.shape[0], axis=0)
+    shaped = follow_envelope(out, content, 1.0, window=max(1, int(round(1024 / 44100 * sample_rate))), max_gain_db=48.0)
+    ceiling = db_to_gain(-0.1)
+    return np.clip(shaped, -ceiling, ceiling).astype(np.float32)
