@@ -97,7 +97,10 @@ class DreamStream:
         if mode == "loop":
             self.loop_samples = int(round(loop_seconds * self.sample_rate))
             if self.loop_samples < self.n_excerpt:
-                raise ParameterError(f"loop_seconds={loop_seconds:g} is shorter than one excerpt ({self.n_excerpt / self.sample_rate:g} s)")
+                raise ParameterError(
+                    f"loop_seconds={loop_seconds:g} is shorter than one excerpt "
+                    f"({self.n_excerpt / self.sample_rate:g} s)"
+                )
             self._loop = None  # dreamed loop state (n_channels, loop_samples) once captured
             self._play = 0
         self._worker = threading.Thread(target=self._run, name="dreambridge-worker", daemon=True)
@@ -137,6 +140,13 @@ class DreamStream:
         if self.post_fx is not None:
             out = self.post_fx(out, self.sample_rate)
         return out
+
+    @property
+    def lag_excerpts(self) -> int:
+        """Excerpts whose input is complete but not yet dreamed (0 in loop mode)."""
+        if self.mode != "effect":
+            return 0
+        return max(0, (self._n_in - self.n_excerpt) // self.hop - self._next + 1)
 
     def _ready(self) -> int:
         return self._out_start + self._out.shape[1]
