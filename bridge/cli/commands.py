@@ -11,10 +11,28 @@ import numpy as np
 from dreambridge.presets import DreamParams, load_preset, schema
 from dreambridge.presets.errors import ParameterError
 
-__all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_devices", "cmd_midi", "cmd_analyze", "cmd_atlas", "cmd_sweep", "cmd_report", "cmd_style", "cmd_presets", "cmd_models", "cmd_data", "command_line", "cmd_train", "cmd_export", "cmd_bench"]
+__all__ = [
+    "cmd_dream",
+    "cmd_batch",
+    "cmd_live",
+    "cmd_devices",
+    "cmd_midi",
+    "cmd_analyze",
+    "cmd_atlas",
+    "cmd_sweep",
+    "cmd_report",
+    "cmd_style",
+    "cmd_presets",
+    "cmd_models",
+    "cmd_data",
+    "command_line",
+    "cmd_train",
+    "cmd_export",
+    "cmd_bench",
+]
 
 
-def cmd_dream(args, argv) -> int:
+def cmd_dream(args) -> int:
     from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe
 
@@ -29,7 +47,9 @@ def cmd_dream(args, argv) -> int:
         output_format(args.output, info, args.subtype)
     else:
         if args.input is not None:
-            raise ParameterError(f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input")
+            raise ParameterError(
+                f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input"
+            )
         if args.duration is not None and not 0 < args.duration <= 3600:
             raise ParameterError(f"--duration {args.duration:g} is outside 0..3600 seconds")
         output_format(args.output, None, args.subtype)
@@ -53,11 +73,15 @@ def cmd_dream(args, argv) -> int:
 
         dreamer.set_target(*read_audio(args.target))
     if params.init == "input":
-        stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post)
+        stats = dream_file(
+            dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post
+        )
         seconds = info.seconds
     else:
         seconds = args.duration or 4.0
-        stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
+        stats = dream_to_file(
+            dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post
+        )
     if args.plot:
         from dreambridge.bridge.io.audio import read_audio
         from dreambridge.bridge.lab.plots import plot_dream
@@ -71,7 +95,7 @@ def cmd_dream(args, argv) -> int:
     return 0
 
 
-def cmd_batch(args, argv) -> int:
+def cmd_batch(args) -> int:
     from pathlib import Path
 
     from dreambridge.bridge.io.batch import BatchSettings, run_batch
@@ -91,8 +115,11 @@ def cmd_batch(args, argv) -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        print(f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} failed"
-              f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)")
+        print(
+            f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} "
+            "failed"
+            f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)"
+        )
         from dreambridge.bridge.io.batch import describe_failure
 
         for failure in summary["failed"]:
@@ -100,7 +127,7 @@ def cmd_batch(args, argv) -> int:
     return 1 if summary["failed"] else 0
 
 
-def cmd_live(args, argv) -> int:
+def cmd_live(args) -> int:
     from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.live.devices import run_live
@@ -119,13 +146,14 @@ def cmd_live(args, argv) -> int:
     if args.midi_in or args.virtual_midi:
         midi_in = open_input(args.midi_in, args.virtual_midi, control.handle)
     result = run_live(dreamer, control, input_device=args.input, output_device=args.output, block_size=args.block_size,
-                      channels=args.channels, sample_rate=args.sample_rate, mode=args.mode, loop_seconds=args.loop_seconds,
-                      pre_fx=pre, post_fx=post, duration=args.duration, allow_slow=args.allow_slow, midi_in=midi_in)
+                      channels=args.channels, sample_rate=args.sample_rate, mode=args.mode,
+                      loop_seconds=args.loop_seconds, pre_fx=pre, post_fx=post, duration=args.duration,
+                      allow_slow=args.allow_slow, midi_in=midi_in)
     print(json.dumps(result), file=sys.stderr)
     return 0
 
 
-def cmd_devices(args, argv) -> int:
+def cmd_devices(args) -> int:
     from dreambridge.bridge.live.devices import list_devices
     from dreambridge.bridge.live.midi import list_ports
 
@@ -150,7 +178,7 @@ def cmd_devices(args, argv) -> int:
     return 0
 
 
-def cmd_midi(args, argv) -> int:
+def cmd_midi(args) -> int:
     from dreambridge.bridge.live.midi import learn
 
     entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
@@ -158,7 +186,7 @@ def cmd_midi(args, argv) -> int:
     return 0
 
 
-def cmd_analyze(args, argv) -> int:
+def cmd_analyze(args) -> int:
     from dreambridge.bridge.lab.analysis import analyze_file, compare_files
     from dreambridge.models.zoo import describe
 
@@ -173,7 +201,10 @@ def cmd_analyze(args, argv) -> int:
             print(f"{args.files[0]} -> {args.files[1]}")
             print(f"  envelope correlation   {result['envelope_correlation']:8.3f}   (rhythm kept: >= 0.8)")
             print(f"  log-spectral distance  {result['log_spectral_distance_db']:8.2f} dB (audible change: >= 6 dB)")
-            print(f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} (not hiss: <= 0.1)")
+            print(
+                f"  in-band flatness       {result['inband_flatness_in']:8.4f} -> {result['inband_flatness_out']:.4f} "
+                "(not hiss: <= 0.1)"
+            )
         return 0
     card = describe(args.model)
     results = [analyze_file(f, card) for f in args.files]
@@ -188,7 +219,10 @@ def cmd_analyze(args, argv) -> int:
             print(f"  {label:26s} mean {r[name + '_mean']:10.4f}  std {r[name + '_std']:10.4f}")
         print(f"  {'DC share (< 20 Hz)':26s} {r['dc_share'] * 100:9.2f} %")
         combs = ", ".join(f"L{i} {c * 100:.1f}%" for i, c in enumerate(r["comb_share"]))
-        print(f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 {r['comb_chance'][2] * 100:.1f}%)")
+        print(
+            f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 "
+            f"{r['comb_chance'][2] * 100:.1f}%)"
+        )
     return 0
 
 
@@ -206,11 +240,14 @@ def _atlas_dreamer(model: str, device: str, random_weights: bool):
     arch = card["architecture"]
     torch.manual_seed(0)
     net = build_model(arch["arch"], arch["n_classes"], arch["sample_rate"]).eval()
-    return Dreamer((net, {"name": f"{card.get('name', model)} (random weights, seed 0)", "class_names": card["class_names"]}),
-                   DreamParams(), device=device)
+    return Dreamer(
+        (net, {"name": f"{card.get('name', model)} (random weights, seed 0)", "class_names": card["class_names"]}),
+        DreamParams(),
+        device=device,
+    )
 
 
-def cmd_atlas(args, argv) -> int:
+def cmd_atlas(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.lab.atlas import run_atlas
@@ -220,16 +257,29 @@ def cmd_atlas(args, argv) -> int:
     for layer in layers:
         if not 0 <= layer < len(dreamer.layer_channels):
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
-    total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
+    total = sum(
+        len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l]
+        for l in layers
+    )
     with tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
         spec = (dreamer.model, dreamer.card) if args.random_weights else args.model
-        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update,
-                          jobs=max(1, args.jobs), model_spec=spec)
+        atlas = run_atlas(
+            dreamer,
+            args.output,
+            layers,
+            args.maps,
+            args.iterations,
+            args.seconds,
+            args.seed,
+            progress=bar.update,
+            jobs=max(1, args.jobs),
+            model_spec=spec,
+        )
     print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
     return 0
 
 
-def cmd_sweep(args, argv) -> int:
+def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
@@ -246,7 +296,7 @@ def cmd_sweep(args, argv) -> int:
     return 0
 
 
-def cmd_report(args, argv) -> int:
+def cmd_report(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
@@ -279,17 +329,21 @@ def cmd_report(args, argv) -> int:
             raise ParameterError("report findings needs -o DIR for its atlases and sweeps")
         random = _atlas_dreamer(args.model, args.device, True)
         with tqdm(desc="findings", disable=args.json) as bar:
-            found = findings_report(dreamer, random, args.output, args.maps, args.iterations, args.seconds, progress=bar.update)
+            found = findings_report(
+                dreamer, random, args.output, args.maps, args.iterations, args.seconds, progress=bar.update
+            )
         print(json.dumps(found, indent=1) if args.json else format_findings(found))
         return 0
     n_layers = len(args.layers) if args.layers else len(dreamer.layer_channels)
     with tqdm(total=2 * n_layers * args.maps, desc="report", disable=args.json) as bar:
-        report = artefact_report(dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update)
+        report = artefact_report(
+            dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update
+        )
     print(json.dumps(report, indent=1) if args.json else format_artefact_report(report))
     return 0
 
 
-def cmd_style(args, argv) -> int:
+def cmd_style(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe, read_audio, write_audio
@@ -319,23 +373,47 @@ def cmd_style(args, argv) -> int:
     c = resample(content.mean(axis=0), content_rate, rate)
     s = resample(style.mean(axis=0), style_rate, rate)
     with tqdm(total=iterations, desc=f"style ({args.method})", disable=args.quiet) as bar:
-        out, history = style_transfer(c, s, model, args.method, args.content_layer, tuple(args.style_layers), args.style_weight,
-                                      iterations, learning_rate, seed,
-                                      callback=lambda i, h: (bar.update(), bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}")))
+        out, history = style_transfer(
+            c,
+            s,
+            model,
+            args.method,
+            args.content_layer,
+            tuple(args.style_layers),
+            args.style_weight,
+            iterations,
+            learning_rate,
+            seed,
+            callback=lambda i, h: (
+                bar.update(),
+                bar.set_postfix(content=f"{h['content']:.3f}", style=f"{h['style']:.3f}"),
+            ),
+        )
     out = resample(out, rate, content_rate)[: content.shape[1]]
     out = np.pad(out, (0, content.shape[1] - len(out)))
-    write_audio(args.output, np.repeat(out[None], content.shape[0], axis=0), content_rate, info.subtype if info.format == output_format(args.output)[0] else None)
+    write_audio(
+        args.output,
+        np.repeat(out[None], content.shape[0], axis=0),
+        content_rate,
+        info.subtype if info.format == output_format(args.output)[0] else None,
+    )
     if args.plot:
         from dreambridge.bridge.lab.plots import plot_panels
 
-        plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
-                                ("output", out, content_rate, "audio")])
+        plot_panels(
+            args.plot,
+            [
+                ("content", content.mean(axis=0), content_rate, "audio"),
+                ("style", style.mean(axis=0), style_rate, "audio"),
+                ("output", out, content_rate, "audio"),
+            ],
+        )
     print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
           f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
 
 
-def cmd_presets(args, argv) -> int:
+def cmd_presets(args) -> int:
     from dreambridge.presets import PARAM_DOCS, list_presets
 
     if args.action == "list":
@@ -353,7 +431,7 @@ def cmd_presets(args, argv) -> int:
     return 0
 
 
-def cmd_models(args, argv) -> int:
+def cmd_models(args) -> int:
     from dreambridge.models.zoo import default_model_name, describe, list_models
 
     if args.action == "import":
@@ -400,7 +478,7 @@ def _import_model(args) -> int:
     return 0
 
 
-def cmd_data(args, argv) -> int:
+def cmd_data(args) -> int:
     import os
 
     from dreambridge.models.datasets.instruments import build_instruments
@@ -433,7 +511,7 @@ def command_line(argv: list[str]) -> str:
     return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
 
 
-def cmd_train(args, argv) -> int:
+def cmd_train(args) -> int:
     from dreambridge.models.train import train
 
     # The card records the command that reproduces the model from scratch (a resumed run
@@ -441,23 +519,14 @@ def cmd_train(args, argv) -> int:
     canonical = ["train", args.dataset_dir, "-o", args.output, "--arch", args.arch, "--epochs", str(args.epochs),
                  "--lr-step", str(args.lr_step or max(1, args.epochs // 2)), "--batch-size", str(args.batch_size),
                  "--seed", str(args.seed)]
-    card = train(
-        args.dataset_dir,
-        args.output,
-        arch=args.arch,
-        epochs=args.epochs,
-        lr_step_epochs=args.lr_step,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        resume=args.resume,
-        command=command_line(canonical),
-        progress=not args.quiet,
-    )
+    card = train(args.dataset_dir, args.output, arch=args.arch, epochs=args.epochs, lr_step_epochs=args.lr_step,
+                 batch_size=args.batch_size, seed=args.seed, resume=args.resume, command=command_line(canonical),
+                 progress=not args.quiet)
     print(f"{card['architecture']['arch']}: test accuracy {card['test_accuracy']:.3f} -> {args.output}")
     return 0
 
 
-def cmd_export(args, argv) -> int:
+def cmd_export(args) -> int:
     from pathlib import Path
 
     from dreambridge.presets.errors import ExportError
@@ -475,11 +544,12 @@ def cmd_export(args, argv) -> int:
     model, card = load_model(args.model)
     report = (export_dream_step if args.dream_step else export_classifier)(model, card, out)
     print(f"{out}: {report['kind']} of {card.get('name', args.model)}, max relative error vs torch "
-          f"{report['max_relative_error']:.1e} over {len(report['checks'])} checks (report: {report['validation_report']})")
+          f"{report['max_relative_error']:.1e} over {len(report['checks'])} checks (report: "
+          f"{report['validation_report']})")
     return 0
 
 
-def cmd_bench(args, argv) -> int:
+def cmd_bench(args) -> int:
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
     report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)

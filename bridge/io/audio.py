@@ -19,7 +19,16 @@ import soundfile as sf
 from dreambridge.presets.errors import AudioIOError, first_line
 from dreambridge.presets.fileutil import atomic_path
 
-__all__ = ["AudioInfo", "probe", "BlockReader", "atomic_writer", "output_format", "check_output_path", "read_audio", "write_audio"]
+__all__ = [
+    "AudioInfo",
+    "probe",
+    "BlockReader",
+    "atomic_writer",
+    "output_format",
+    "check_output_path",
+    "read_audio",
+    "write_audio",
+]
 
 
 class AudioInfo:
@@ -76,7 +85,11 @@ class BlockReader:
         if want <= 0:
             return
         real = max(0, min(stop, self.info.n_samples) - end)
-        block = self.file.read(real, dtype="float32", always_2d=True).T if real else np.zeros((self.info.n_channels, 0), np.float32)
+        block = (
+            self.file.read(real, dtype="float32", always_2d=True).T
+            if real
+            else np.zeros((self.info.n_channels, 0), np.float32)
+        )
         if not np.all(np.isfinite(block)):
             bad = end + int(np.argmax(~np.all(np.isfinite(block), axis=0)))
             raise AudioIOError(

@@ -84,7 +84,10 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
     try:
         template.format(**{k: "x" for k in TEMPLATE_KEYS})
     except (KeyError, IndexError, ValueError) as exc:
-        raise ParameterError(f"--filename {template!r} uses an unknown field {exc}; fields: {', '.join('{' + k + '}' for k in TEMPLATE_KEYS)}") from None
+        raise ParameterError(
+            f"--filename {template!r} uses an unknown field {exc}; fields: "
+            f"{', '.join('{' + k + '}' for k in TEMPLATE_KEYS)}"
+        ) from None
     found, errors = collect_inputs(inputs, out_dir)
     input_paths = {p.resolve() for p, _ in found}
     jobs, seen = [], {}
@@ -97,7 +100,9 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
         if out.resolve() in input_paths:
             job.error = f"output {out} would overwrite an input; choose another -o or --filename"
         elif str(out.resolve()) in seen:
-            job.error = f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
+            job.error = (
+                f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
+            )
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
             job.key = sha256_bytes(json.dumps({"input": _file_identity(path), **descriptor}, sort_keys=True).encode())
@@ -226,7 +231,12 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
             summary["skipped"].append({"input": job.input, "output": job.output})
         # An output marked "started" by an interrupted run with these settings is ours to redo.
         elif out.exists() and not overwrite and not (resume and ours):
-            summary["failed"].append({"input": job.input, "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)"})
+            summary["failed"].append(
+                {
+                    "input": job.input,
+                    "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)",
+                }
+            )
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
             # A run killed with -9 leaves its hidden temporary file (".stem.XXXX.part.ext");
@@ -245,8 +255,11 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
 
     def record(result):
         if result["ok"]:
-            manifest[str(Path(result["output"]).resolve())] = {"key": next(j.key for j in todo if j.output == result["output"]),
-                                                                "input": result["input"], "status": "done"}
+            manifest[str(Path(result["output"]).resolve())] = {
+                "key": next(j.key for j in todo if j.output == result["output"]),
+                "input": result["input"],
+                "status": "done",
+            }
             _save_manifest(out_dir, manifest)
             summary["ok"].append(result)
         else:
@@ -273,7 +286,9 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
                 record(result)
                 overall.update(1)
                 if result["ok"] and progress:
-                    overall.write(f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time")
+                    overall.write(
+                        f"{result['output']}: {result['audio_seconds'] / max(result['seconds'], 1e-9):.1f}x real time"
+                    )
     overall.close()
     audio = sum(r["audio_seconds"] for r in summary["ok"])
     summary["wall_seconds"] = time.perf_counter() - t0

@@ -71,7 +71,9 @@ def style_transfer(content: np.ndarray, style: np.ndarray, model=None, method: s
         def losses():
             taps, _ = net.forward_taps(x[None, None], upto=deepest)
             content_loss = ((taps[content_layer] - target_content) ** 2).mean()
-            style_loss = sum(((_gram(taps[l][0]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12) for l, g in target_grams.items())
+            style_loss = sum(
+                ((_gram(taps[l][0]) - g) ** 2).mean() / (g**2).mean().clamp_min(1e-12) for l, g in target_grams.items()
+            )
             return content_loss, style_loss / max(len(target_grams), 1)
 
         history = _optimise(x, losses, iterations, learning_rate, style_weight, callback)
