@@ -20,7 +20,14 @@ import numpy as np
 
 from .features import magnitude_spectrogram
 
-__all__ = ["dc_share", "comb_share", "comb_chance", "envelope_correlation", "log_spectral_distance", "centroid_spread_octaves"]
+__all__ = [
+    "dc_share",
+    "comb_share",
+    "comb_chance",
+    "envelope_correlation",
+    "log_spectral_distance",
+    "centroid_spread_octaves",
+]
 
 
 def _power_spectrum(x: np.ndarray, sample_rate: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["db_to_gain", "gain_to_db", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY",
+__all__ = ["db_to_gain", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY",
            "CEILING_DB"]
 
 TINY = 1e-12  # below any audible level (-240 dBFS): the floor of every divisor here
@@ -13,10 +13,6 @@ CEILING_DB = -0.1  # no output sample above -0.1 dBFS (the engine's blocks and e
 
 def db_to_gain(gain_db: float) -> float:
     return float(10.0 ** (gain_db / 20.0))
-
-
-def gain_to_db(gain: float) -> float:
-    return float(20.0 * np.log10(max(abs(gain), TINY)))
 
 
 def peak(x: np.ndarray, axis=-1) -> np.ndarray:
@@ -49,7 +45,9 @@ def rms_envelope(x: np.ndarray, window: int) -> np.ndarray:
     return np.sqrt(np.maximum(csum[..., window:] - csum[..., :-window], 0.0) / window)
 
 
-def follow_envelope(wet: np.ndarray, dry: np.ndarray, amount: float, window: int = 1024, max_gain_db: float = 24.0) -> np.ndarray:
+def follow_envelope(
+    wet: np.ndarray, dry: np.ndarray, amount: float, window: int = 1024, max_gain_db: float = 24.0
+) -> np.ndarray:
     """Give ``wet`` the loudness contour of ``dry``: gain ``(env_dry / env_wet) ** amount``
     per sample (moving RMS over ``window`` samples, gain capped at ``max_gain_db``)."""
     if amount <= 0:

@@ -7,14 +7,7 @@ from math import gcd
 import numpy as np
 from scipy.signal import resample_poly
 
-__all__ = ["resample", "resampled_length"]
-
-
-def resampled_length(n_samples: int, rate_in: int, rate_out: int) -> int:
-    """Length of ``n_samples`` at ``rate_in`` after conversion to ``rate_out`` (ceil)."""
-    g = gcd(int(rate_in), int(rate_out))
-    up, down = rate_out // g, rate_in // g
-    return -(-n_samples * up // down)
+__all__ = ["resample"]
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int, axis: int = -1) -> np.ndarray:

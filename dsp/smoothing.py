@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = [
     "smoothing_sigma", "gaussian_kernel", "cascade_kernel", "cascade_smooth", "kernel_response",
-    "circular_shift", "draw_offset",
+    "smoothing_cosines", "draw_offset",
 ]
 
 
@@ -66,16 +66,20 @@ def cascade_smooth(x: np.ndarray, kernel_size: int, sigma: float, mode: str = "r
     return (windows @ kernel[::-1]).astype(x.dtype, copy=False)
 
 
+def smoothing_cosines(kernel_size: int, n_samples: int, dtype=np.float32) -> np.ndarray:
+    """``[1 + half, n_samples // 2 + 1]``: row 0 ones, row j ``2 cos(2 pi j f / n)``; a
+    centred symmetric kernel's circular rFFT response is ``kernel[half:] @ this``."""
+    half = kernel_size // 2
+    f = np.arange(n_samples // 2 + 1)
+    rows = [np.ones(len(f))] + [2 * np.cos(2 * np.pi * j * f / n_samples) for j in range(1, half + 1)]
+    return np.stack(rows).astype(dtype)
+
+
 def kernel_response(kernel: np.ndarray, n_samples: int) -> np.ndarray:
     """rFFT gain (real, ``n_samples // 2 + 1`` bins) of a centred symmetric kernel applied
     circularly: multiplying a signal's rFFT by it equals ``cascade_smooth(mode="wrap")``."""
     kernel = np.asarray(kernel, dtype=np.float64)
-    half = len(kernel) // 2
-    f = np.arange(n_samples // 2 + 1)
-    out = np.full(len(f), kernel[half])
-    for j in range(1, half + 1):
-        out += 2 * kernel[half + j] * np.cos(2 * np.pi * j * f / n_samples)
-    return out
+    return kernel[len(kernel) // 2 :] @ smoothing_cosines(len(kernel), n_samples, np.float64)
 
 
 def draw_offset(rng: np.random.Generator, max_offset_samples: int) -> int:
@@ -83,8 +87,3 @@ def draw_offset(rng: np.random.Generator, max_offset_samples: int) -> int:
     if max_offset_samples <= 0:
         return 0
     return int(rng.integers(-max_offset_samples, max_offset_samples + 1))
-
-
-def circular_shift(x: np.ndarray, shift: int) -> np.ndarray:
-    """Roll ``x`` by ``shift`` samples along the last axis (``np.roll`` semantics)."""
-    return np.roll(x, shift, axis=-1)

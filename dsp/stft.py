@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ops import NUMPY
+
 __all__ = ["hann", "stft", "istft", "hard_cut_mask"]
 
 
@@ -52,5 +54,4 @@ def istft(spec: np.ndarray, n_fft: int, hop_length: int, win_length: int, length
 def hard_cut_mask(magnitude: np.ndarray, threshold: float) -> np.ndarray:
     """1 where ``magnitude / max(magnitude) - threshold > 0``, else 0 (per item: the max is
     taken over the last two axes, frequency and time)."""
-    peak = np.max(magnitude, axis=(-2, -1), keepdims=True)
-    return ((magnitude / np.maximum(peak, 1e-30) - threshold) > 0).astype(magnitude.dtype)
+    return NUMPY.magnitude_mask(magnitude, threshold)

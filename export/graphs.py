@@ -17,6 +17,8 @@ from torch.nn import functional as F
 from dreambridge.models.nets import RawAudioNet, fold_batchnorm
 from dreambridge.models.polyphase import (
     POLYPHASE_FORWARD_MIN_STRIDE,
+    conv1d_input_grad,
+    conv1d_polyphase,
     polyphase_forward_weight,
     polyphase_weight,
 )
@@ -83,7 +85,9 @@ class DreamStepGraph(nn.Module):
             a = z * sig
             pre.append((z, sig))
             if block.pool_kernel:
-                a, idx = F.max_pool1d(a, block.pool_kernel, block.pool_stride, block.pool_kernel // 2, return_indices=True)
+                a, idx = F.max_pool1d(
+                    a, block.pool_kernel, block.pool_stride, block.pool_kernel // 2, return_indices=True
+                )
                 pool_idx.append(idx)
             else:
                 pool_idx.append(None)
@@ -135,29 +139,17 @@ class DreamStepGraph(nn.Module):
 
 
 def _conv_forward(h, conv, poly_fwd):
-    """The strided conv, in polyphase form for long strides (as the torch backend)."""
+    """The strided conv, in polyphase form for long strides (the torch backend's op)."""
     if poly_fwd is None:
         return F.conv1d(h, conv.weight, conv.bias, conv.stride, conv.padding)
-    s, p, k = conv.stride[0], conv.padding[0], conv.kernel_size[0]
-    taps = poly_fwd.shape[-1]
-    b, c_in = h.shape[0], h.shape[1]
-    frames = (h.shape[-1] + 2 * p - k) // s + 1
-    need = (frames + taps - 1) * s
-    x = F.pad(h, (p, s * taps + k))[..., :need]
-    x = x.reshape(b, c_in, -1, s).permute(0, 3, 1, 2).reshape(b, s * c_in, -1)
-    return F.conv1d(x, poly_fwd, conv.bias)
+    return conv1d_polyphase(h, poly_fwd, conv.bias, conv.stride[0], conv.padding[0], conv.kernel_size[0])
 
 
 def _conv_input_grad(dz, conv, poly, h_in):
-    """Input gradient of the strided conv: polyphase stride-1 conv + interleave, sliced to
-    the input's (dynamic) length."""
+    """Input gradient of the conv, sliced to the input's (dynamic) length: the torch
+    backend's polyphase op, or ``conv_transpose1d`` for stride 1."""
     s, p = conv.stride[0], conv.padding[0]
-    if poly is None:
-        full = F.conv_transpose1d(dz, conv.weight, None, s)
-    else:
-        taps = poly.shape[-1]
-        y = F.conv1d(dz, poly, padding=taps - 1)
-        b, c_in = y.shape[0], poly.shape[0] // s
-        full = y.reshape(b, s, c_in, -1).permute(0, 2, 3, 1).reshape(b, c_in, -1)
-    full = F.pad(full, (0, p + s))
+    if poly is not None:
+        return conv1d_input_grad(dz, poly, s, p, h_in.shape[-1])
+    full = F.pad(F.conv_transpose1d(dz, conv.weight, None, s), (0, p + s))
     return full[..., p : p + h_in.shape[-1]]

@@ -94,7 +94,9 @@ def main(argv=None):
         for c in range(audio.shape[1]):
             excerpt = np.zeros(n_excerpt, np.float32)
             excerpt[: stop - start] = audio[start:stop, c]
-            dreamed = dream_excerpt(session, excerpt, weights, n_classes, args.iterations, args.learning_rate, rng, sample_rate)
+            dreamed = dream_excerpt(
+                session, excerpt, weights, n_classes, args.iterations, args.learning_rate, rng, sample_rate
+            )
             out[start:stop, c] += dreamed[: stop - start] * w
         weight[start:stop] += w
     out /= np.maximum(weight[: len(audio), None], 1e-9)

@@ -129,10 +129,14 @@ def export_classifier(model: RawAudioNet, card: dict, out_path, lengths=(44100, 
         got = session.run(None, {"waveform": x})
         errors = {"log_probs": _rel(got[0], log_probs.numpy())}
         errors.update({name: _rel(g, t.numpy()) for name, g, t in zip(model.layer_names, got[1:], taps)})
-        checks.append({"batch": batch, "n_samples": n, "max_relative_error": max(errors.values()), "per_output": errors})
+        checks.append(
+            {"batch": batch, "n_samples": n, "max_relative_error": max(errors.values()), "per_output": errors}
+        )
     report = _report("classifier", checks, card)
     if report["max_relative_error"] > TOLERANCE:
-        raise ExportError(f"classifier export differs from torch by {report['max_relative_error']:.2e} (> {TOLERANCE:g}); not written")
+        raise ExportError(
+            f"classifier export differs from torch by {report['max_relative_error']:.2e} (> {TOLERANCE:g}); not written"
+        )
     report["validation_report"] = str(_atomic_write(Path(out_path), data, report))
     return report
 
@@ -201,7 +205,10 @@ def export_dream_step(model: RawAudioNet, card: dict, out_path, shapes=((1, 4410
                        "max_relative_error": max(errors.values()), "per_output": errors})
     report = _report("dream_step", checks, card)
     if report["max_relative_error"] > TOLERANCE:
-        raise ExportError(f"dream-step export differs from torch autograd by {report['max_relative_error']:.2e} (> {TOLERANCE:g}); not written")
+        raise ExportError(
+            f"dream-step export differs from torch autograd by {report['max_relative_error']:.2e} (> {TOLERANCE:g}); "
+            "not written"
+        )
     report["validation_report"] = str(_atomic_write(Path(out_path), data, report))
     return report
 

@@ -67,7 +67,9 @@ def read_card(directory: str | os.PathLike) -> dict:
     """Read and minimally validate a model card."""
     path = Path(directory) / CARD_NAME
     if not path.is_file():
-        raise ModelLoadError(f"{directory}: no {CARD_NAME} found; a model directory holds {CARD_NAME} and {WEIGHTS_NAME}")
+        raise ModelLoadError(
+            f"{directory}: no {CARD_NAME} found; a model directory holds {CARD_NAME} and {WEIGHTS_NAME}"
+        )
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -89,7 +91,9 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise ModelLoadError(f"model directory {directory} does not exist; run 'dreambridge models list' to see installed models")
+        raise ModelLoadError(
+            f"model directory {directory} does not exist; run 'dreambridge models list' to see installed models"
+        )
     card = read_card(directory)
     weights = directory / card.get("weights", WEIGHTS_NAME)
     if not weights.is_file():
@@ -111,12 +115,16 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
         state = load_file(str(weights))
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # safetensors raises several types; all mean "bad weights"
-        raise ModelLoadError(f"{weights}: weights do not fit architecture {arch['arch']!r} ({first_line(exc)})") from None
+        raise ModelLoadError(
+            f"{weights}: weights do not fit architecture {arch['arch']!r} ({first_line(exc)})"
+        ) from None
     bad = [name for name, tensor in state.items()
            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
     if bad:
         raise ModelLoadError(f"{weights}: tensor {bad[0]!r} holds NaN or Inf ({len(bad)} tensor(s) in all); "
                              "the model is broken, retrain it or re-copy a good one")
     if len(card["class_names"]) != model.n_classes:
-        raise ModelLoadError(f"{directory}: the card lists {len(card['class_names'])} class names for {model.n_classes} outputs")
+        raise ModelLoadError(
+            f"{directory}: the card lists {len(card['class_names'])} class names for {model.n_classes} outputs"
+        )
     return model.to(map_location).eval(), card

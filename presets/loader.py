@@ -92,7 +92,9 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if not (text.endswith(".toml") or path.is_file()):
         path = PRESET_DIR / f"{text}.toml"
         if not path.is_file():
-            raise ParameterError(f"unknown preset {text!r}; factory presets: {', '.join(list_presets())} (or give a .toml path)")
+            raise ParameterError(
+                f"unknown preset {text!r}; factory presets: {', '.join(list_presets())} (or give a .toml path)"
+            )
     data = read_toml(path, PRESET_SHAPE, "preset")
     params = data.get("params", {})
     if not isinstance(params, dict):
@@ -117,8 +119,15 @@ def load_preset(name_or_path: str | Path) -> Preset:
         sequence.append((float(step["time"]), changes))
     if any(b[0] < a[0] for a, b in zip(sequence, sequence[1:])):
         raise ParameterError(f"{path}: [[sequence]] times must not decrease")
-    return Preset(str(data.get("name", path.stem)), str(data.get("description", "")), dream_params, path, data, sequence,
-                  _read_fx(path, data.get("fx", {})))
+    return Preset(
+        str(data.get("name", path.stem)),
+        str(data.get("description", "")),
+        dream_params,
+        path,
+        data,
+        sequence,
+        _read_fx(path, data.get("fx", {})),
+    )
 
 
 def _read_fx(path: Path, fx) -> dict:
@@ -134,9 +143,14 @@ def _read_fx(path: Path, fx) -> dict:
         for i, entry in enumerate(entries):
             kinds = [k for k in ("plugin", "vst3") if k in entry]
             if len(kinds) != 1 or not isinstance(entry[kinds[0]], str):
-                raise ParameterError(f"{path}: [[fx.{side}]] entry {i + 1} needs exactly one of plugin = \"Name\" or vst3 = \"/path/to/Plugin.vst3\"")
+                raise ParameterError(
+                    f'{path}: [[fx.{side}]] entry {i + 1} needs exactly one of plugin = "Name" or vst3 = '
+                    '"/path/to/Plugin.vst3"'
+                )
             for key, value in entry.items():
                 if key not in ("plugin", "vst3") and not isinstance(value, (int, float, bool, str)):
-                    raise ParameterError(f"{path}: [[fx.{side}]] entry {i + 1}: parameter {key!r} must be a number, bool or text")
+                    raise ParameterError(
+                        f"{path}: [[fx.{side}]] entry {i + 1}: parameter {key!r} must be a number, bool or text"
+                    )
         out[side] = [dict(e) for e in entries]
     return out

@@ -176,7 +176,9 @@ def load_midi_map(path) -> MidiMap:
         if not isinstance(program, int) or not 0 <= program <= 127:
             raise ParameterError(f"{path}: [[program_change]] entry {i + 1}: program={program!r} must be 0..127")
         if not isinstance(preset, str):
-            raise ParameterError(f"{path}: [[program_change]] entry {i + 1}: needs preset = \"NAME\" ({', '.join(list_presets())})")
+            raise ParameterError(
+                f'{path}: [[program_change]] entry {i + 1}: needs preset = "NAME" ({", ".join(list_presets())})'
+            )
         load_preset(preset)  # raises a clear error for an unknown preset
         programs[program] = preset
     return MidiMap(tuple(mappings), programs, str(path), str(data.get("name", path.stem)))

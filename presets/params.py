@@ -42,10 +42,13 @@ def _validate(p) -> None:
         raise ParameterError(f"highpass_hz={p.highpass_hz:g} must be below lowpass_hz={p.lowpass_hz:g}")
     for name, hi in (("win_length", p.n_fft), ("hop_length", p.win_length // 2)):
         if not 16 <= getattr(p, name) <= hi:
-            raise ParameterError(f"{name}={getattr(p, name):g} is outside 16..{hi:g} (samples); choose a value in that range")
+            raise ParameterError(
+                f"{name}={getattr(p, name):g} is outside 16..{hi:g} (samples); choose a value in that range"
+            )
     if not p.crossfade_seconds <= p.excerpt_seconds / 2:
         raise ParameterError(
-            f"crossfade_seconds={p.crossfade_seconds:g} is outside 0..{p.excerpt_seconds / 2:g} (half of excerpt_seconds)"
+            f"crossfade_seconds={p.crossfade_seconds:g} is outside 0..{p.excerpt_seconds / 2:g} (half of "
+            "excerpt_seconds)"
         )
     if p.method == "round_robin" and p.buffer_seconds < p.excerpt_seconds:
         raise ParameterError(f"buffer_seconds={p.buffer_seconds:g} is shorter than one excerpt "
@@ -105,7 +108,9 @@ def parse_selection(spec: str) -> list[tuple[int, int, float]]:
     for part in spec.split(","):
         m = _SEL.match(part)
         if not m:
-            raise ParameterError(f"selection part {part.strip()!r} is not LAYER:CHANNEL[*WEIGHT] (e.g. \"2:5*0.5\" or \"3:all\")")
+            raise ParameterError(
+                f'selection part {part.strip()!r} is not LAYER:CHANNEL[*WEIGHT] (e.g. "2:5*0.5" or "3:all")'
+            )
         layer = int(m.group(1))
         channel = -1 if m.group(2) == "all" else int(m.group(2))
         try:

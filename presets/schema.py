@@ -292,7 +292,9 @@ def field(name: str) -> Field:
         return Field(name, float, 0.0, "plugin unit", "the plugin's own range",
                      "A parameter of a preset's effect chain (pedalboard or VST3), set on the running plugin.",
                      curve="lin")
-    raise ParameterError(f"unknown parameter {name!r}; valid names: {', '.join(FIELDS)}, or fx.pre.N.NAME / fx.post.N.NAME")
+    raise ParameterError(
+        f"unknown parameter {name!r}; valid names: {', '.join(FIELDS)}, or fx.pre.N.NAME / fx.post.N.NAME"
+    )
 
 
 def coerce(name: str, value):

@@ -7,11 +7,11 @@ from signals import SR, music_like, sine, white_noise
 
 from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP, forward_taps_fast
 from dreambridge.bridge.engine.dreamer import Dreamer
-from dreambridge.bridge.engine.loop import dream_loop, smoothing_cosines
+from dreambridge.bridge.engine.loop import dream_loop
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp import features
 from dreambridge.dsp.filters import band_response, fft_filter
-from dreambridge.dsp.smoothing import cascade_kernel, kernel_response
+from dreambridge.dsp.smoothing import cascade_kernel, kernel_response, smoothing_cosines
 from dreambridge.models.nets import fold_batchnorm
 from dreambridge.models.factory import build_model
 from dreambridge.presets import DreamParams, ParameterError

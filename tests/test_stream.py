@@ -26,6 +26,18 @@ def _stream(dreamer, audio, block, **kwargs):
     return out[:, stream.latency_samples : stream.latency_samples + audio.shape[1]]
 
 
+def _blocks(dreamer, audio, block):
+    """``Dreamer.process(..., reset=False)`` block by block (the scheduler in the caller's thread)."""
+    dreamer.reset()
+    dreamer.process(audio[:, :0], SR, reset=False)
+    latency = dreamer.latency_samples
+    padded = np.concatenate([audio, np.zeros((audio.shape[0], latency + block), np.float32)], axis=1)
+    out = np.concatenate([dreamer.process(padded[:, i : i + block], SR, reset=False)
+                          for i in range(0, padded.shape[1], block)], axis=1)
+    dreamer.reset()
+    return out[:, latency : latency + audio.shape[1]]
+
+
 @pytest.mark.parametrize("n_channels", [1, 2])
 def test_stream_equals_offline_for_every_block_size(tiny_model, rng, n_channels):
     audio = music_like(rng, 0.8, n_channels=n_channels)
@@ -34,7 +46,8 @@ def test_stream_equals_offline_for_every_block_size(tiny_model, rng, n_channels)
     dreamer = Dreamer(tiny_model, FAST, device="cpu", batch_size=n_channels)
     offline = dreamer.process(audio, SR)
     for block in (1, 64, 65, 512, 8193):
-        assert np.array_equal(_stream(dreamer, audio, block), offline), block
+        assert np.array_equal(_stream(dreamer, audio, block), offline), block  # live's worker thread
+        assert np.array_equal(_blocks(dreamer, audio, block), offline), block  # the engine's BlockStream
     # With the default batching, convolutions sum in another order: float32 rounding only.
     batched = Dreamer(tiny_model, FAST, device="cpu").process(audio, SR)
     assert np.abs(batched - offline).max() < 1e-5

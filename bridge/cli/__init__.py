@@ -28,7 +28,9 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW.")
+    parser = argparse.ArgumentParser(
+        prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -36,8 +38,19 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dream", help="dream one audio file (or white noise) into a new file")
     p.add_argument("input", nargs="?", help="input audio file (omit with --init noise|silence)")
     p.add_argument("-o", "--output", required=True, help="output audio file")
-    p.add_argument("--init", choices=schema.FIELDS["init"].choices, default=None, help="start from the input, white noise or silence")
-    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="length when dreaming from noise/silence (default 4)")
+    p.add_argument(
+        "--init",
+        choices=schema.FIELDS["init"].choices,
+        default=None,
+        help="start from the input, white noise or silence",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="length when dreaming from noise/silence (default 4)",
+    )
     p.add_argument("--subtype", default=None, help="output subtype, e.g. PCM_16, PCM_24, FLOAT (default: the input's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,15 +60,21 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="dream folders of stems, sample-aligned, resumable")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders (recursive) or globs")
-    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (structure under input folders is kept)")
-    p.add_argument("--filename", default="{stem}_{preset}.{ext}", help='output name template (default "{stem}_{preset}.{ext}")')
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT_DIR", help="output folder (structure under input folders is kept)"
+    )
+    p.add_argument(
+        "--filename", default="{stem}_{preset}.{ext}", help='output name template (default "{stem}_{preset}.{ext}")'
+    )
     p.add_argument("--jobs", type=int, default=1, help="files dreamed in parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads per worker (default: every core; cores/jobs with --jobs; 1 per Ray worker); "
                         "outputs match to the bit between runs with the same N")
     p.add_argument("--resume", action="store_true", help="skip outputs finished earlier with the same settings")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--automation", metavar="FILE.mid", help="MIDI file whose CC lanes drive parameters (with --midi-map)")
+    p.add_argument(
+        "--automation", metavar="FILE.mid", help="MIDI file whose CC lanes drive parameters (with --midi-map)"
+    )
     p.add_argument("--midi-map", metavar="MAP.toml", help="MIDI map for --automation")
     p.add_argument("--subtype", default=None, help="output subtype (default: each input's)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -109,7 +128,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("midi", help="MIDI tools")
     p.add_argument("action", choices=["learn"])
     p.add_argument("param", help="DreamParams field to bind to the next CC")
-    p.add_argument("--map", required=True, metavar="MAP.toml", help="MIDI map to add the binding to (created if missing)")
+    p.add_argument(
+        "--map", required=True, metavar="MAP.toml", help="MIDI map to add the binding to (created if missing)"
+    )
     learn_port = p.add_mutually_exclusive_group()
     learn_port.add_argument("--midi-in", default=None, metavar="PORT")
     learn_port.add_argument("--virtual-midi", default=None, metavar="NAME")
@@ -125,7 +146,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="--compare: the dreamed layer; the grids of layers 0..LAYER are measured (default -1: all)")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("atlas", help="dream every layer x feature map from noise; write an HTML page (Bisig Experiment 1)")
+    p = sub.add_parser(
+        "atlas", help="dream every layer x feature map from noise; write an HTML page (Bisig Experiment 1)"
+    )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
     p.add_argument("--model", default="default")
     p.add_argument("--layers", type=int, nargs="*", default=None)
@@ -133,7 +156,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--random-weights", action="store_true", help="the same architecture with random (seeded) weights, for comparison")
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="the same architecture with random (seeded) weights, for comparison",
+    )
     p.add_argument("--jobs", type=int, default=1, help="maps dreamed in parallel processes")
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="dream the maps on a Ray cluster: auto, or the head's HOST:PORT")
@@ -176,7 +203,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("content")
     p.add_argument("style")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--method", choices=["net", "stft"], default="net", help="net: network activations; stft: Foote's spectrogram baseline")
+    p.add_argument(
+        "--method",
+        choices=["net", "stft"],
+        default="net",
+        help="net: network activations; stft: Foote's spectrogram baseline",
+    )
     p.add_argument("--content-layer", type=int, default=5)
     p.add_argument("--style-layers", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--style-weight", type=float, default=1.0)
@@ -213,7 +245,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model directory to write")
     p.add_argument("--arch", default="model2", choices=["model1", "model2", "ardila6"])
     p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--lr-step", type=int, default=None, help="epochs between x0.1 learning-rate steps (default: epochs/2)")
+    p.add_argument(
+        "--lr-step", type=int, default=None, help="epochs between x0.1 learning-rate steps (default: epochs/2)"
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the directory's train_state.pt")
@@ -221,8 +255,14 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a model to ONNX for other hosts")
     p.add_argument("model", help="shipped model name or model directory")
-    p.add_argument("-o", "--output", required=True, help="output .onnx file (a .validation.json report is written beside it)")
-    p.add_argument("--dream-step", action="store_true", help="export the DeepDream step graph (input gradient) instead of the classifier")
+    p.add_argument(
+        "-o", "--output", required=True, help="output .onnx file (a .validation.json report is written beside it)"
+    )
+    p.add_argument(
+        "--dream-step",
+        action="store_true",
+        help="export the DeepDream step graph (input gradient) instead of the classifier",
+    )
     p.add_argument("--overwrite", action="store_true")
 
     p = sub.add_parser("bench", help="measure dream speed on this machine")
@@ -260,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from dreambridge.bridge.cli import commands
 
-            return getattr(commands, "cmd_" + args.command)(args, argv if argv is not None else sys.argv[1:])
+            return getattr(commands, "cmd_" + args.command)(args)
         except KeyboardInterrupt:
             print(f"dreambridge {args.command}: interrupted; no partial output was left", file=sys.stderr)
             return 130

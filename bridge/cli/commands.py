@@ -16,7 +16,7 @@ __all__ = ["cmd_dream", "cmd_batch", "cmd_live", "cmd_serve", "cmd_plugin", "cmd
            "cmd_train", "cmd_export", "cmd_bench"]
 
 
-def cmd_dream(args, argv) -> int:
+def cmd_dream(args) -> int:
     from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe
 
@@ -31,7 +31,9 @@ def cmd_dream(args, argv) -> int:
         output_format(args.output, info, args.subtype)
     else:
         if args.input is not None:
-            raise ParameterError(f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input")
+            raise ParameterError(
+                f"--init {params.init} dreams without an input; drop {args.input!r} or use --init input"
+            )
         if args.duration is not None and not 0 < args.duration <= 3600:
             raise ParameterError(f"--duration {args.duration:g} must be more than 0 and at most 3600 seconds")
         output_format(args.output, None, args.subtype)
@@ -61,11 +63,15 @@ def cmd_dream(args, argv) -> int:
 
         dreamer.set_target(*read_audio(args.target))
     if params.init == "input":
-        stats = dream_file(dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post)
+        stats = dream_file(
+            dreamer, args.input, args.output, args.subtype, progress=not args.quiet, pre_fx=pre, post_fx=post
+        )
         seconds = info.seconds
     else:
         seconds = args.duration or 4.0
-        stats = dream_to_file(dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post)
+        stats = dream_to_file(
+            dreamer, args.output, seconds, subtype=args.subtype, progress=not args.quiet, post_fx=post
+        )
     if args.plot:
         from dreambridge.bridge.io.audio import read_audio
         from dreambridge.bridge.lab.plots import plot_dream
@@ -95,7 +101,7 @@ def _preset_file(preset: str):
     return load_preset(preset).path
 
 
-def cmd_batch(args, argv) -> int:
+def cmd_batch(args) -> int:
     from pathlib import Path
 
     from dreambridge.bridge.io.batch import BatchSettings, run_batch
@@ -123,8 +129,11 @@ def cmd_batch(args, argv) -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        print(f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} failed"
-              f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)")
+        print(
+            f"batch: {len(summary['ok'])} dreamed, {len(summary['skipped'])} already done, {len(summary['failed'])} "
+            "failed"
+            f" ({summary['audio_seconds']:.1f} s of audio at {summary['x_realtime']:.1f}x real time)"
+        )
         from dreambridge.bridge.io.batch import describe_failure
 
         for failure in summary["failed"]:
@@ -132,7 +141,7 @@ def cmd_batch(args, argv) -> int:
     return 1 if summary["failed"] else 0
 
 
-def cmd_live(args, argv) -> int:
+def cmd_live(args) -> int:
     from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.bridge.engine.schedule import resolve
     from dreambridge.bridge.live.devices import run_live
@@ -169,7 +178,7 @@ def cmd_live(args, argv) -> int:
     return 0
 
 
-def cmd_serve(args, argv) -> int:
+def cmd_serve(args) -> int:
     import os
 
     import torch
@@ -191,7 +200,7 @@ def cmd_serve(args, argv) -> int:
     return 0
 
 
-def cmd_plugin(args, argv) -> int:
+def cmd_plugin(args) -> int:
     from dreambridge.bridge.live.plugin import build_plugin, install_plugin
 
     if args.action == "build":
@@ -205,7 +214,7 @@ def cmd_plugin(args, argv) -> int:
     return 0
 
 
-def cmd_devices(args, argv) -> int:
+def cmd_devices(args) -> int:
     from dreambridge.bridge.live.devices import list_devices
     from dreambridge.bridge.live.midi import list_ports
 
@@ -230,7 +239,7 @@ def cmd_devices(args, argv) -> int:
     return 0
 
 
-def cmd_midi(args, argv) -> int:
+def cmd_midi(args) -> int:
     from dreambridge.bridge.live.midi import learn
 
     entry = learn(args.param, args.map, args.midi_in, args.virtual_midi, args.timeout)
@@ -238,7 +247,7 @@ def cmd_midi(args, argv) -> int:
     return 0
 
 
-def cmd_analyze(args, argv) -> int:
+def cmd_analyze(args) -> int:
     from dreambridge.bridge.lab.analysis import analyze_file, compare_files, format_comparison
     from dreambridge.models.zoo import describe
 
@@ -270,7 +279,10 @@ def cmd_analyze(args, argv) -> int:
             print(f"  {label:26s} mean {r[name + '_mean']:10.4f}  std {r[name + '_std']:10.4f}")
         print(f"  {'DC share (< 20 Hz)':26s} {r['dc_share'] * 100:9.2f} %")
         combs = ", ".join(f"L{i} {c * 100:.1f}%" for i, c in enumerate(r["comb_share"]))
-        print(f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 {r['comb_chance'][2] * 100:.1f}%)")
+        print(
+            f"  comb share per layer grid  {combs}  (chance L0 {r['comb_chance'][0] * 100:.2f}%, L2 "
+            f"{r['comb_chance'][2] * 100:.1f}%)"
+        )
     return 0
 
 
@@ -288,11 +300,14 @@ def _atlas_dreamer(model: str, device: str, random_weights: bool):
     arch = card["architecture"]
     torch.manual_seed(0)
     net = build_model(arch["arch"], arch["n_classes"], arch["sample_rate"]).eval()
-    return Dreamer((net, {"name": f"{card.get('name', model)} (random weights, seed 0)", "class_names": card["class_names"]}),
-                   DreamParams(), device=device)
+    return Dreamer(
+        (net, {"name": f"{card.get('name', model)} (random weights, seed 0)", "class_names": card["class_names"]}),
+        DreamParams(),
+        device=device,
+    )
 
 
-def cmd_atlas(args, argv) -> int:
+def cmd_atlas(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.lab.atlas import run_atlas
@@ -303,7 +318,10 @@ def cmd_atlas(args, argv) -> int:
     for layer in layers:
         if not 0 <= layer < len(dreamer.layer_channels):
             raise ParameterError(f"--layers {layer} is outside 0..{len(dreamer.layer_channels) - 1}")
-    total = sum(len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l] for l in layers)
+    total = sum(
+        len([m for m in args.maps if m < dreamer.layer_channels[l]]) if args.maps else dreamer.layer_channels[l]
+        for l in layers
+    )
     if total == 0 or any(m < 0 for m in args.maps or []):
         widest = max(dreamer.layer_channels[l] for l in layers)
         raise ParameterError(f"--maps {' '.join(map(str, args.maps))} selects no feature map; these layers have maps "
@@ -315,8 +333,9 @@ def cmd_atlas(args, argv) -> int:
     with _cluster(args.ray, lambda s: print(s, file=sys.stderr)) as cluster, \
             tqdm(total=total, desc="atlas", unit="map", disable=args.quiet) as bar:
         spec = (dreamer.model, dreamer.card) if args.random_weights else args.model
-        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed, progress=bar.update,
-                          jobs=max(1, args.jobs), model_spec=spec, executor=cluster.atlas if cluster else None)
+        atlas = run_atlas(dreamer, args.output, layers, args.maps, args.iterations, args.seconds, args.seed,
+                          progress=bar.update, jobs=max(1, args.jobs), model_spec=spec,
+                          executor=cluster.atlas if cluster else None)
     print(f"{args.output}/index.html: {len(atlas['maps'])} maps (numbers in atlas.json)")
     return 0
 
@@ -329,7 +348,7 @@ def _check_output_dir(path) -> None:
         raise ParameterError(f"-o {path} is a file; give a folder (it will be created)")
 
 
-def cmd_sweep(args, argv) -> int:
+def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
@@ -347,7 +366,7 @@ def cmd_sweep(args, argv) -> int:
     return 0
 
 
-def cmd_report(args, argv) -> int:
+def cmd_report(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
@@ -394,17 +413,21 @@ def cmd_report(args, argv) -> int:
             raise ParameterError("report findings needs -o DIR for its atlases and sweeps")
         random = _atlas_dreamer(args.model, args.device, True)
         with tqdm(desc="findings", disable=args.json) as bar:
-            found = findings_report(dreamer, random, args.output, args.maps, args.iterations, args.seconds, progress=bar.update)
+            found = findings_report(
+                dreamer, random, args.output, args.maps, args.iterations, args.seconds, progress=bar.update
+            )
         print(json.dumps(found, indent=1) if args.json else format_findings(found))
         return 0
     n_layers = len(args.layers) if args.layers else len(dreamer.layer_channels)
     with tqdm(total=2 * n_layers * args.maps, desc="report", disable=args.json) as bar:
-        report = artefact_report(dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update)
+        report = artefact_report(
+            dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update
+        )
     print(json.dumps(report, indent=1) if args.json else format_artefact_report(report))
     return 0
 
 
-def cmd_style(args, argv) -> int:
+def cmd_style(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.io.audio import check_output_path, output_format, probe, read_audio, write_audio
@@ -454,14 +477,15 @@ def cmd_style(args, argv) -> int:
     if args.plot:
         from dreambridge.bridge.lab.plots import plot_panels
 
-        plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"), ("style", style.mean(axis=0), style_rate, "audio"),
+        plot_panels(args.plot, [("content", content.mean(axis=0), content_rate, "audio"),
+                                ("style", style.mean(axis=0), style_rate, "audio"),
                                 ("output", out.mean(axis=0), content_rate, "audio")])
     print(f"{args.output}: content loss {history[0]['content']:.3f} -> {history[-1]['content']:.3f}, "
           f"style loss {history[0]['style']:.3f} -> {history[-1]['style']:.3f} ({args.method})")
     return 0
 
 
-def cmd_presets(args, argv) -> int:
+def cmd_presets(args) -> int:
     from dreambridge.presets import PARAM_DOCS, list_presets
 
     if args.action == "list":
@@ -479,7 +503,7 @@ def cmd_presets(args, argv) -> int:
     return 0
 
 
-def cmd_models(args, argv) -> int:
+def cmd_models(args) -> int:
     from dreambridge.models.zoo import default_model_name, describe, list_models
 
     if args.action == "import":
@@ -534,7 +558,7 @@ def _import_model(args) -> int:
     return 0
 
 
-def cmd_data(args, argv) -> int:
+def cmd_data(args) -> int:
     import os
 
     from dreambridge.models.datasets.instruments import build_instruments
@@ -567,7 +591,7 @@ def command_line(argv: list[str]) -> str:
     return "dreambridge " + " ".join(shlex.quote(a) for a in argv)
 
 
-def cmd_train(args, argv) -> int:
+def cmd_train(args) -> int:
     from dreambridge.models.train import train
 
     # The card records the command that reproduces the model from scratch (a resumed run
@@ -575,23 +599,14 @@ def cmd_train(args, argv) -> int:
     canonical = ["train", args.dataset_dir, "-o", args.output, "--arch", args.arch, "--epochs", str(args.epochs),
                  "--lr-step", str(args.lr_step or max(1, args.epochs // 2)), "--batch-size", str(args.batch_size),
                  "--seed", str(args.seed)]
-    card = train(
-        args.dataset_dir,
-        args.output,
-        arch=args.arch,
-        epochs=args.epochs,
-        lr_step_epochs=args.lr_step,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        resume=args.resume,
-        command=command_line(canonical),
-        progress=not args.quiet,
-    )
+    card = train(args.dataset_dir, args.output, arch=args.arch, epochs=args.epochs, lr_step_epochs=args.lr_step,
+                 batch_size=args.batch_size, seed=args.seed, resume=args.resume, command=command_line(canonical),
+                 progress=not args.quiet)
     print(f"{card['architecture']['arch']}: test accuracy {card['test_accuracy']:.3f} -> {args.output}")
     return 0
 
 
-def cmd_export(args, argv) -> int:
+def cmd_export(args) -> int:
     from pathlib import Path
 
     from dreambridge.presets.errors import ExportError
@@ -611,11 +626,12 @@ def cmd_export(args, argv) -> int:
     model, card = load_model(args.model)
     report = (export_dream_step if args.dream_step else export_classifier)(model, card, out)
     print(f"{out}: {report['kind']} of {card.get('name', args.model)}, max relative error vs torch "
-          f"{report['max_relative_error']:.1e} over {len(report['checks'])} checks (report: {report['validation_report']})")
+          f"{report['max_relative_error']:.1e} over {len(report['checks'])} checks (report: "
+          f"{report['validation_report']})")
     return 0
 
 
-def cmd_bench(args, argv) -> int:
+def cmd_bench(args) -> int:
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
     if args.repeats < 1 or args.repeats > 1000:

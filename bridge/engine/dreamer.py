@@ -81,9 +81,13 @@ class Dreamer:
         self.n_classes = len(meta["class_names"])
         self.has_head = meta["max_layer"] == len(meta["layer_channels"]) - 1
         self.sample_rate = meta["sample_rate"]
-        self.card = {"name": meta["name"] or path, "class_names": meta["class_names"], "weights_sha256": meta["weights_sha256"]}
+        self.card = {
+            "name": meta["name"] or path,
+            "class_names": meta["class_names"],
+            "weights_sha256": meta["weights_sha256"],
+        }
         self.dsp = NumpyDSP()
-        providers = self.backend._sessions["file"].get_providers()
+        providers = self.backend.providers
         self.device_type = "cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu"
 
     def _init_torch_model(self, model, device: str, backend: str) -> None:
@@ -96,7 +100,10 @@ class Dreamer:
         if isinstance(model, tuple):
             self.model, self.card = model
         elif isinstance(model, torch.nn.Module):
-            self.model, self.card = model, {"name": "untrained", "class_names": [str(i) for i in range(model.n_classes)]}
+            self.model, self.card = (
+                model,
+                {"name": "untrained", "class_names": [str(i) for i in range(model.n_classes)]},
+            )
         else:
             self.model, self.card = load_model(model)
         self.model = self.model.eval()
@@ -114,14 +121,19 @@ class Dreamer:
             self.device_type = torch_device.type
         else:
             if not isinstance(self.model, RawAudioNet):
-                raise ParameterError(f"{self.card.get('name', 'this model')} ({self.model.arch}) dreams with --backend torch only; "
-                                     "the ONNX graphs cover model1, model2 and ardila6")
+                raise ParameterError(
+                    f"{self.card.get('name', 'this model')} ({self.model.arch}) dreams with --backend torch only; "
+                    "the ONNX graphs cover model1, model2 and ardila6"
+                )
             from dreambridge.bridge.engine.onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
             from dreambridge.export.onnx_export import step_graph_bytes
 
             net, card = self.model, self.card
-            self.backend = OnnxBackend(lambda depth, ardila: step_graph_bytes(net, card, depth, ardila, with_update=False), device,
-                                       n_layers=net.n_layers)
+            self.backend = OnnxBackend(
+                lambda depth, ardila: step_graph_bytes(net, card, depth, ardila, with_update=False),
+                device,
+                n_layers=net.n_layers,
+            )
             self.dsp = NumpyDSP()
             self.device_type = "cuda" if onnx_providers(device)[0] == "CUDAExecutionProvider" else "cpu"
 
@@ -157,7 +169,9 @@ class Dreamer:
                     f"{self.sample_rate} Hz); use 0 (off) or a lower cutoff"
                 )
             if params.target_class >= 0 and not self.has_head:
-                raise ParameterError("target_class needs the full network; this dream-step graph was exported without the head")
+                raise ParameterError(
+                    "target_class needs the full network; this dream-step graph was exported without the head"
+                )
             if len(cache) > 256:
                 cache.clear()
             cache[params] = resolve_selection(params, self.layer_channels, self.n_classes, self.layer_strides)
@@ -183,7 +197,11 @@ class Dreamer:
             start = int(round(k * hop / sample_rate * rate))
             n = max(1, int(round(n_excerpt / sample_rate * rate)))
             piece = np.take(mono, np.arange(start, start + n), mode="wrap")
-            piece = _fit(resample(piece, rate, self.sample_rate), n_model) if rate != self.sample_rate else _fit(piece, n_model)
+            piece = (
+                _fit(resample(piece, rate, self.sample_rate), n_model)
+                if rate != self.sample_rate
+                else _fit(piece, n_model)
+            )
             out += [piece] * n_channels
         return np.stack(out).astype(np.float32)
 
@@ -220,7 +238,9 @@ class Dreamer:
         debug = {}
         if p.octaves > 1 and t is None:
             x = self._dream_octaves(start[idx].astype(np.float32), p, selection, [rngs[i] for i in idx])
-        x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate, target=t, debug=debug)
+        x = dream_loop(
+            self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate, target=t, debug=debug
+        )
         self.last_debug = {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
         out[idx] = self.dsp.to_numpy(x)[:, 0, :] * levels[idx, None].astype(np.float32)
         return out
@@ -267,7 +287,9 @@ class Dreamer:
         n_fade = self.layout(sample_rate)[1]
         target = None
         if params.mode == "target":
-            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, sample_rate, items.shape[-1], n_channels)
+            target = self._target_items(
+                indices, n_excerpt, n_excerpt - n_fade, sample_rate, items.shape[-1], n_channels
+            )
             if target is None:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
         scale = items.shape[-1] / n_excerpt
@@ -279,7 +301,9 @@ class Dreamer:
             if sample_rate > self.sample_rate and params.init == "input":
                 # The band above the model's Nyquist (8 kHz for a 16 kHz network) is one the
                 # network can neither hear nor change: it passes through dry, so a cymbal keeps its air.
-                highs = np.concatenate(excerpts, axis=0) - _fit(resample(items, self.sample_rate, sample_rate), n_excerpt)
+                highs = np.concatenate(excerpts, axis=0) - _fit(
+                    resample(items, self.sample_rate, sample_rate), n_excerpt
+                )
         out = []
         for i, dry in enumerate(excerpts):
             wet = dreamed[i * n_channels : (i + 1) * n_channels]
@@ -364,7 +388,9 @@ class Dreamer:
 
         def read(start, stop):
             block = audio[:, start : min(stop, n_total)]
-            return block if block.shape[1] == stop - start else np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+            return (
+                block if block.shape[1] == stop - start else np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+            )
 
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)

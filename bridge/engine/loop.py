@@ -29,11 +29,11 @@ from functools import lru_cache
 import numpy as np
 
 from dreambridge.dsp.filters import band_response, grid_notch_response
-from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_sigma
+from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_cosines, smoothing_sigma
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["dream_loop", "offsets_for", "offset_range", "smoothing_cosines", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ",
-           "step_notch", "lock_window", "LOCK_SECONDS", "LOCK_FLOOR"]
+__all__ = ["dream_loop", "offsets_for", "offset_range", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ", "step_notch",
+           "lock_window", "LOCK_SECONDS", "LOCK_FLOOR"]
 
 
 NOTCH_MIN_GRID_HZ = 150.0  # grids finer than this are left to the jitter: their notches would cover too much
@@ -87,14 +87,7 @@ def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.
     return grid_notch_response(n, sample_rate, grids, width_hz).astype(np.float32)
 
 
-@lru_cache(maxsize=16)
-def smoothing_cosines(kernel_size: int, n_samples: int) -> np.ndarray:
-    """``[1 + half, n_bins]``: row 0 ones, row j ``2 cos(2 pi j f / n)``; a symmetric
-    kernel's circular response is ``kernel[half:] @ this`` (see ``kernel_response``)."""
-    half = kernel_size // 2
-    f = np.arange(n_samples // 2 + 1)
-    rows = [np.ones(len(f))] + [2 * np.cos(2 * np.pi * j * f / n_samples) for j in range(1, half + 1)]
-    return np.stack(rows).astype(np.float32)
+_cosines = lru_cache(maxsize=16)(smoothing_cosines)  # one table per (kernel, excerpt length)
 
 
 def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rate: int, callback=None, target=None,
@@ -127,7 +120,7 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     if notch is not None:
         notch = dsp.asarray(notch)
     k = params.smoothing_kernel
-    cosines = dsp.asarray(smoothing_cosines(k, n)) if k > 1 else None
+    cosines = dsp.asarray(_cosines(k, n)) if k > 1 else None
     spectrum = dsp.rfft(x)
     stft_args = (params.n_fft, params.hop_length, params.win_length)
     target_mask = None

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.fft
 
 from dreambridge.bridge.engine.selection import Selection
+from dreambridge.dsp.ops import NumpyOps
 from dreambridge.presets.errors import ModelLoadError, first_line
 
 __all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata", "set_num_threads"]
@@ -31,7 +32,9 @@ def onnx_providers(device: str = "auto") -> list[str]:
     if device == "cuda":
         from dreambridge.presets.errors import DeviceError
 
-        raise DeviceError("--device cuda with --backend onnx needs onnxruntime-gpu and a GPU (pip install 'dreambridge[gpu]')")
+        raise DeviceError(
+            "--device cuda with --backend onnx needs onnxruntime-gpu and a GPU (pip install 'dreambridge[gpu]')"
+        )
     return ["CPUExecutionProvider"]
 
 
@@ -55,7 +58,9 @@ def _session(source, device: str = "auto"):
     except Exception as exc:  # onnxruntime raises its own exception types
         if isinstance(exc, ModelLoadError):
             raise
-        raise ModelLoadError(f"{source if isinstance(source, str) else 'graph'}: not a loadable ONNX graph ({first_line(exc)})") from None
+        raise ModelLoadError(
+            f"{source if isinstance(source, str) else 'graph'}: not a loadable ONNX graph ({first_line(exc)})"
+        ) from None
 
 
 def _verify_file(path: str) -> None:
@@ -78,7 +83,10 @@ def read_step_metadata(session) -> dict:
     """Model facts from a dream-step graph's ``metadata_props``."""
     meta = session.get_modelmeta().custom_metadata_map
     if meta.get("dreambridge_kind") != "dream_step":
-        raise ModelLoadError("this ONNX file is not a dreambridge dream-step graph; export one with 'dreambridge export MODEL --dream-step'")
+        raise ModelLoadError(
+            "this ONNX file is not a dreambridge dream-step graph; export one with 'dreambridge export MODEL "
+            "--dream-step'"
+        )
     return {
         "sample_rate": int(meta["sample_rate"]),
         "layer_channels": json.loads(meta["layer_channels"]),
@@ -115,6 +123,13 @@ class OnnxBackend:
             self.n_layers = len(self.meta["layer_channels"])
             self._sessions["file"] = session
 
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers of the graph file's session, best first (``[]`` for in-memory graphs
+        until one is built)."""
+        sessions = list(self._sessions.values())
+        return sessions[0].get_providers() if sessions else []
+
     def _session_for(self, selection: Selection):
         if self._build is None:
             return self._sessions["file"]
@@ -143,32 +158,15 @@ class OnnxBackend:
         return loss, grad
 
 
-class NumpyDSP:
-    """The array ops of ``loop.dream_loop`` on numpy arrays (scipy.fft in float32);
-    the same operations as ``backends.TorchDSP``."""
-
-    TINY = 1e-30
+class NumpyDSP(NumpyOps):
+    """The array ops of ``loop.dream_loop`` on numpy arrays: the shared definitions of
+    ``dsp.ops`` (the same as ``TorchDSP``'s), plus FFT (scipy.fft, float32) and STFT."""
 
     def asarray(self, a: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(a)
 
     def to_numpy(self, a) -> np.ndarray:
         return np.asarray(a)
-
-    def shift(self, x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
-        if not np.any(shifts):
-            return x
-        if np.all(shifts == shifts[0]):
-            return np.roll(x, int(shifts[0]), axis=-1)
-        return np.stack([np.roll(item, int(s), axis=-1) for item, s in zip(x, shifts)])
-
-    def normalize(self, g: np.ndarray, mode: str) -> np.ndarray:
-        if mode == "max":
-            return g / np.maximum(np.max(np.abs(g), axis=-1, keepdims=True), self.TINY)
-        if mode == "mean":
-            return g / np.maximum(np.mean(np.abs(g), axis=-1, keepdims=True), self.TINY)
-        centred = g - g.mean(axis=-1, keepdims=True)
-        return centred / np.maximum(centred.std(axis=-1, ddof=1, keepdims=True), self.TINY)
 
     def rfft(self, x: np.ndarray) -> np.ndarray:
         return scipy.fft.rfft(x, axis=-1)
@@ -179,9 +177,6 @@ class NumpyDSP:
     def matvec(self, v: np.ndarray, table: np.ndarray) -> np.ndarray:
         return v @ table
 
-    def peak(self, x: np.ndarray) -> np.ndarray:
-        return np.maximum(np.max(np.abs(x), axis=-1, keepdims=True), self.TINY).astype(np.float32)
-
     def stft(self, x, n_fft, hop_length, win_length):
         from dreambridge.dsp.stft import stft
 
@@ -191,8 +186,3 @@ class NumpyDSP:
         from dreambridge.dsp.stft import istft
 
         return istft(spec, n_fft, hop_length, win_length, length).astype(np.float32)
-
-    def hard_cut_mask(self, spec, threshold):
-        from dreambridge.dsp.stft import hard_cut_mask
-
-        return hard_cut_mask(np.abs(spec), threshold)

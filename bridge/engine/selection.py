@@ -57,7 +57,9 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
     classes = np.zeros(n_classes, dtype=np.float32)
     if params.target_class >= 0:
         if params.target_class >= n_classes:
-            raise ParameterError(f"target_class={params.target_class} is outside 0..{n_classes - 1} (this model has {n_classes} classes)")
+            raise ParameterError(
+                f"target_class={params.target_class} is outside 0..{n_classes - 1} (this model has {n_classes} classes)"
+            )
         classes[params.target_class] = 1.0
     else:
         for layer, channel, weight in params.targets():
@@ -65,7 +67,8 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
                 raise ParameterError(f"layer={layer} is outside 0..{n_layers - 1} (this model has {n_layers} layers)")
             if channel >= layer_channels[layer]:
                 raise ParameterError(
-                    f"channel={channel} is outside -1..{layer_channels[layer] - 1} (layer {layer} has {layer_channels[layer]} feature maps; -1 = all)"
+                    f"channel={channel} is outside -1..{layer_channels[layer] - 1} (layer {layer} has "
+                    f"{layer_channels[layer]} feature maps; -1 = all)"
                 )
             if channel < 0:
                 weights[layer][:] += weight
@@ -73,7 +76,9 @@ def resolve_selection(params: DreamParams, layer_channels: list[int], n_classes:
                 weights[layer][channel] += weight
         total = sum(float(np.abs(w).sum()) for w in weights)
         if total <= 0:
-            raise ParameterError("the selection has zero total weight; give at least one layer:channel a positive weight")
+            raise ParameterError(
+                "the selection has zero total weight; give at least one layer:channel a positive weight"
+            )
         if params.decorrelate > 0:
             # The unchosen maps of each dreamed layer share a negative weight: their energy is
             # pushed down while the chosen maps' is pushed up.

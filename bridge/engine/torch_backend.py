@@ -12,44 +12,18 @@ import numpy as np
 import torch
 
 from dreambridge.bridge.engine.selection import Selection
+from dreambridge.dsp.ops import ArrayOps
 from dreambridge.models.nets import RawAudioNet, fold_batchnorm
-from dreambridge.models.polyphase import POLYPHASE_FORWARD_MIN_STRIDE, polyphase_forward_weight, polyphase_weight
+from dreambridge.models.polyphase import (
+    POLYPHASE_FORWARD_MIN_STRIDE,
+    conv1d_input_grad,
+    conv1d_polyphase,
+    polyphase_forward_weight,
+    polyphase_weight,
+)
 from dreambridge.presets.errors import DeviceError
 
-__all__ = ["resolve_device", "TorchBackend", "TorchDSP", "objective_from_taps", "conv1d_input_grad", "forward_taps_fast"]
-
-
-def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, padding: int, n_in: int) -> torch.Tensor:
-    """Gradient of ``conv1d(x, weight, stride, padding)`` with respect to ``x`` (length ``n_in``),
-    given ``poly = polyphase_weight(weight, stride)``.
-
-    Polyphase form: each of the ``stride`` input phases receives a stride-1 convolution of
-    ``grad_out`` with every ``stride``-th kernel tap, so the whole gradient is one stride-1
-    ``conv1d`` with ``stride * in_channels`` outputs followed by an interleave. On a CPU
-    this is ~10x faster than ``conv_transpose1d`` for the long strided kernels of these
-    models (layer 0 of Model2: 0.4 ms against 4.4 ms on 2 cores).
-    """
-    s = int(stride)
-    c_in = poly.shape[0] // s
-    taps = poly.shape[-1]
-    y = torch.nn.functional.conv1d(grad_out, poly, padding=taps - 1)
-    b, _, t = y.shape
-    y = y.view(b, s, c_in, t).permute(0, 2, 3, 1).reshape(b, c_in, t * s)
-    if y.shape[-1] < padding + n_in:
-        y = torch.nn.functional.pad(y, (0, padding + n_in - y.shape[-1]))
-    return y[..., padding : padding + n_in]
-
-
-def conv1d_polyphase(x: torch.Tensor, poly_fwd: torch.Tensor, bias, stride: int, padding: int, kernel: int) -> torch.Tensor:
-    """``conv1d(x, weight, bias, stride, padding)`` computed as a stride-1 conv of ``x``'s phases."""
-    b, c_in, n = x.shape
-    s = int(stride)
-    frames = (n + 2 * padding - kernel) // s + 1
-    taps = poly_fwd.shape[-1]
-    need = (frames + taps - 1) * s
-    x = torch.nn.functional.pad(x, (padding, max(need - n - padding, 0)))[..., :need]
-    x = x.reshape(b, c_in, frames + taps - 1, s).permute(0, 3, 1, 2).reshape(b, s * c_in, frames + taps - 1)
-    return torch.nn.functional.conv1d(x, poly_fwd, bias)
+__all__ = ["resolve_device", "TorchBackend", "TorchDSP", "objective_from_taps", "forward_taps_fast"]
 
 
 class _Conv1dInputGrad(torch.autograd.Function):
@@ -162,7 +136,9 @@ class TorchBackend:
             self._layer_w = [
                 torch.from_numpy(w).to(self.device) if np.any(w) else None for w in selection.layer_weights
             ]
-            self._class_w = torch.from_numpy(selection.class_weights).to(self.device) if selection.uses_classes else None
+            self._class_w = (
+                torch.from_numpy(selection.class_weights).to(self.device) if selection.uses_classes else None
+            )
             self._upto = None if selection.uses_classes else selection.deepest_layer
             self._cache_key = key
             self._selection = selection  # keep alive so id() stays unique
@@ -180,13 +156,10 @@ class TorchBackend:
         return objective.detach(), grad
 
 
-class TorchDSP:
-    """The array ops of ``loop.dream_loop`` on torch tensors, on the device.
-
-    Each op matches its numpy reference in ``dreambridge.dsp`` (tested).
-    """
-
-    TINY = 1e-30  # floor of every divisor: far below any gradient magnitude we meet (~1e-8)
+class TorchDSP(ArrayOps):
+    """The array ops of ``loop.dream_loop`` on torch tensors, on the device: the shared
+    definitions of ``dsp.ops.ArrayOps`` over torch primitives, plus FFT, STFT and the
+    smoothing product (the conventions of their numpy references in ``dreambridge.dsp``)."""
 
     def __init__(self, device):
         self.device = torch.device(device)
@@ -197,24 +170,34 @@ class TorchDSP:
     def to_numpy(self, a: torch.Tensor) -> np.ndarray:
         return a.detach().cpu().numpy()
 
-    def shift(self, x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
-        """Circular shift of each excerpt by its own offset (np.roll semantics)."""
-        if not np.any(shifts):
-            return x
-        if np.all(shifts == shifts[0]):
-            return torch.roll(x, int(shifts[0]), dims=-1)
+    # -- the primitives of ArrayOps ----------------------------------------------------------
+    def abs(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+    def amax(self, x: torch.Tensor, axis=-1) -> torch.Tensor:
+        return x.amax(dim=axis, keepdim=True)
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=-1, keepdim=True)
+
+    def std(self, x: torch.Tensor) -> torch.Tensor:
+        return x.std(dim=-1, keepdim=True)  # ddof 1, as numpy's std(ddof=1)
+
+    def clamp_min(self, x: torch.Tensor, low: float) -> torch.Tensor:
+        return x.clamp_min(low)
+
+    def roll(self, x: torch.Tensor, shift: int) -> torch.Tensor:
+        return torch.roll(x, shift, dims=-1)
+
+    def roll_each(self, x: torch.Tensor, shifts: np.ndarray) -> torch.Tensor:
         n = x.shape[-1]
         index = (torch.arange(n, device=self.device)[None, :] - self.asarray(shifts)[:, None]) % n
         return torch.gather(x, -1, index[:, None, :].expand_as(x))
 
-    def normalize(self, g: torch.Tensor, mode: str) -> torch.Tensor:
-        if mode == "max":
-            return g / g.abs().amax(dim=-1, keepdim=True).clamp_min(self.TINY)
-        if mode == "mean":
-            return g / g.abs().mean(dim=-1, keepdim=True).clamp_min(self.TINY)
-        centred = g - g.mean(dim=-1, keepdim=True)
-        return centred / centred.std(dim=-1, keepdim=True).clamp_min(self.TINY)
+    def as_dtype(self, mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return mask.to(like.dtype)
 
+    # -- FFT, STFT, smoothing -----------------------------------------------------------------
     def rfft(self, x: torch.Tensor) -> torch.Tensor:
         return torch.fft.rfft(x, dim=-1)
 
@@ -223,9 +206,6 @@ class TorchDSP:
 
     def matvec(self, v: np.ndarray, table: torch.Tensor) -> torch.Tensor:
         return self.asarray(v) @ table
-
-    def peak(self, x: torch.Tensor) -> torch.Tensor:
-        return x.abs().amax(dim=-1, keepdim=True).clamp_min(self.TINY)
 
     def _window(self, win_length: int, n_fft: int) -> torch.Tensor:
         from dreambridge.dsp.stft import hann
@@ -244,8 +224,3 @@ class TorchDSP:
         out = torch.istft(spec.reshape(b, *spec.shape[-2:]), n_fft, hop_length, n_fft,
                           window=self._window(win_length, n_fft), center=True, length=length)
         return out[:, None]
-
-    def hard_cut_mask(self, spec: torch.Tensor, threshold: float) -> torch.Tensor:
-        magnitude = spec.abs()
-        peak = magnitude.amax(dim=(-2, -1), keepdim=True).clamp_min(self.TINY)
-        return ((magnitude / peak - threshold) > 0).to(magnitude.dtype)

@@ -94,7 +94,10 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
     try:
         template.format(**{k: "x" for k in TEMPLATE_KEYS})
     except (KeyError, IndexError, ValueError) as exc:
-        raise ParameterError(f"--filename {template!r} uses an unknown field {exc}; fields: {', '.join('{' + k + '}' for k in TEMPLATE_KEYS)}") from None
+        raise ParameterError(
+            f"--filename {template!r} uses an unknown field {exc}; fields: "
+            f"{', '.join('{' + k + '}' for k in TEMPLATE_KEYS)}"
+        ) from None
     found, errors = collect_inputs(inputs, out_dir)
     if not found and not errors:
         raise ParameterError(f"no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) found in {' '.join(inputs)} "
@@ -113,7 +116,9 @@ def plan(inputs, out_dir: Path, template: str, settings: BatchSettings, descript
         elif out.resolve() in input_paths:
             job.error = f"output {out} would overwrite an input; choose another -o or --filename"
         elif str(out.resolve()) in seen:
-            job.error = f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
+            job.error = (
+                f"output {out} is also the output of {seen[str(out.resolve())]}; add {{ext}} or keep names unique"
+            )
         seen.setdefault(str(out.resolve()), str(path))
         if not job.error:
             key_data = {"input": _file_identity(path), **{k: v for k, v in descriptor.items() if k != "files"}}
@@ -371,7 +376,12 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
                 and _verified(out, entry):
             summary["skipped"].append({"input": job.input, "output": job.output})
         elif out.exists() and not overwrite and not (resume and ours):
-            summary["failed"].append({"input": job.input, "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)"})
+            summary["failed"].append(
+                {
+                    "input": job.input,
+                    "error": f"output {out} already exists; pass --overwrite (or --resume to skip finished files)",
+                }
+            )
         else:
             # A run killed with -9 leaves its hidden temporary file; the writer removes those of dead pids.
             out.parent.mkdir(parents=True, exist_ok=True)

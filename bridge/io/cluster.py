@@ -338,9 +338,7 @@ def _atlas_setup(paths: dict, model_spec, device: str):
 
 
 def _atlas_item(dreamer, item, folder: Path):
-    import numpy as np
-
     from dreambridge.bridge.lab.atlas import _render_map
 
-    base, layer, channel, grid_hz, n_samples = item
-    return _render_map(dreamer, base, layer, channel, grid_hz, np.zeros((1, n_samples), np.float32))
+    base, layer, channel, grid_hz = item
+    return _render_map(dreamer, base, layer, channel, grid_hz)

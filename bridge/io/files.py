@@ -54,8 +54,15 @@ def dream_file(dreamer, input_path, output_path, subtype: str | None = None, pro
     return stats
 
 
-def dream_to_file(dreamer, output_path, seconds: float, n_channels: int = 1, subtype: str | None = None, progress: bool = True,
-                  post_fx=None):
+def dream_to_file(
+    dreamer,
+    output_path,
+    seconds: float,
+    n_channels: int = 1,
+    subtype: str | None = None,
+    progress: bool = True,
+    post_fx=None,
+):
     """Dream ``seconds`` from noise or silence (``params.init``) into ``output_path``, at the
     model's rate or 44.1 kHz, whichever is higher (a 16 kHz CREPE dream lands in a 44.1 kHz
     session like any other)."""

@@ -8,8 +8,16 @@ from dreambridge.bridge.io.audio import read_audio
 from dreambridge.dsp import artefacts, measures
 from dreambridge.dsp.features import feature_summary
 
-__all__ = ["analyze_signal", "analyze_file", "compare_signals", "compare_files", "format_comparison", "stride_grids",
-           "INBAND_HZ"]
+__all__ = [
+    "analyze_signal",
+    "analyze_file",
+    "compare_signals",
+    "compare_files",
+    "format_comparison",
+    "stride_grids",
+    "dream_map",
+    "INBAND_HZ",
+]
 
 INBAND_HZ = (40.0, 8000.0)
 
@@ -21,6 +29,15 @@ def stride_grids(card: dict, sample_rate: int) -> list[float]:
         product *= layer["stride"] * (layer.get("pool_stride") or 1)
         out.append(sample_rate / product)
     return out
+
+
+def dream_map(dreamer, params) -> np.ndarray:
+    """Dream one map the lab way: ``params`` (``init`` noise or silence, one excerpt of
+    ``excerpt_seconds``) into a mono signal at the model's rate. The atlas, sweeps and the
+    artefact and variety reports all dream through this one helper, then measure."""
+    rate = dreamer.sample_rate
+    dreamer.set_params(params)
+    return dreamer.process(np.zeros((1, int(round(params.excerpt_seconds * rate))), np.float32), rate)[0]
 
 
 def analyze_signal(mono: np.ndarray, sample_rate: int, grids: list[float] | None = None) -> dict:

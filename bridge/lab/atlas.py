@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
+from dreambridge.bridge.lab.analysis import INBAND_HZ, dream_map, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary
 from dreambridge.presets import DreamParams, schema
@@ -31,8 +31,20 @@ FEATURES = [("rms_mean", "loudness (RMS)"), ("centroid_hz_mean", "brightness (ce
 SWEEPABLE = {name: schema.FIELDS[name].type for name in schema.sweepable()}  # name -> type, from the schema
 
 
-_PRESET_KEYS = ("init", "layer", "channel", "iterations", "learning_rate", "max_offset_samples", "jitter", "smoothing_coef",
-                "smoothing_kernel", "lowpass_hz", "excerpt_seconds", "seed")
+_PRESET_KEYS = (
+    "init",
+    "layer",
+    "channel",
+    "iterations",
+    "learning_rate",
+    "max_offset_samples",
+    "jitter",
+    "smoothing_coef",
+    "smoothing_kernel",
+    "lowpass_hz",
+    "excerpt_seconds",
+    "seed",
+)
 
 
 def atlas_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
@@ -67,13 +79,12 @@ def _thumbnail(y: np.ndarray, rate: int, path: Path) -> None:
     plt.close(fig)
 
 
-def _render_map(dreamer, base, layer: int, channel: int, grid_hz: float, silence) -> tuple[dict, np.ndarray]:
+def _render_map(dreamer, base, layer: int, channel: int, grid_hz: float) -> tuple[dict, np.ndarray]:
     """Dream one map: its numbers (everything but the files) and its audio ``(n_samples,)``."""
     rate = dreamer.sample_rate
     key = f"L{layer}_M{channel}"
     params = base.replace(layer=layer, channel=channel)
-    dreamer.set_params(params)
-    y = dreamer.process(silence, rate)[0]
+    y = dream_map(dreamer, params)
     entry = {"key": key, "layer": layer, "channel": channel, "audio": f"audio/{key}.wav", "image": f"img/{key}.png",
              "params": {k: getattr(params, k) for k in _PRESET_KEYS}}
     entry.update(_measure(y, rate, grid_hz))
@@ -89,9 +100,9 @@ def _write_map(out_dir: Path, entry: dict, y: np.ndarray, rate: int) -> None:
     atomic_write_text(out_dir / "maps" / f"{entry['key']}.json", json.dumps(entry))
 
 
-def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: float, silence) -> dict:
+def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: float) -> dict:
     """Dream one map and write its files."""
-    entry, y = _render_map(dreamer, base, layer, channel, grid_hz, silence)
+    entry, y = _render_map(dreamer, base, layer, channel, grid_hz)
     _write_map(out_dir, entry, y, dreamer.sample_rate)
     return entry
 
@@ -109,8 +120,8 @@ def _worker_init(model_spec, device: str, threads: int):
 
 
 def _worker_map(args):
-    out_dir, base, layer, channel, grid_hz, n = args
-    return _dream_map(_WORKER["dreamer"], Path(out_dir), base, layer, channel, grid_hz, np.zeros((1, n), np.float32))
+    out_dir, base, layer, channel, grid_hz = args
+    return _dream_map(_WORKER["dreamer"], Path(out_dir), base, layer, channel, grid_hz)
 
 
 def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
@@ -118,7 +129,7 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
     """Dream the maps; with ``jobs > 1`` (and ``model_spec``, a picklable model name,
     directory or ``(net, card)``), in that many processes. ``executor(model_spec, device,
     work)``, when given (a Ray cluster), renders ``work``, a list of ``(base, layer,
-    channel, grid_hz, n_samples)``, elsewhere and yields ``(index into work, entry, audio)``
+    channel, grid_hz)``, elsewhere and yields ``(index into work, entry, audio)``
     as maps finish; this process writes the files."""
     out_dir = Path(out_dir)
     for sub in ("audio", "img", "maps"):
@@ -127,8 +138,13 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
     base = atlas_params(iterations, seconds, seed, rate)
     layers = list(range(len(dreamer.layer_channels))) if layers is None else list(layers)
-    todo = [(l, m) for l in layers for m in (range(dreamer.layer_channels[l]) if maps is None else [m for m in maps if m < dreamer.layer_channels[l]])]
-    silence = np.zeros((1, int(round(seconds * rate))), np.float32)
+    todo = [
+        (l, m)
+        for l in layers
+        for m in (
+            range(dreamer.layer_channels[l]) if maps is None else [m for m in maps if m < dreamer.layer_channels[l]]
+        )
+    ]
     entries, pending = [], []
     for layer, channel in todo:
         meta_path = out_dir / "maps" / f"L{layer}_M{channel}.json"
@@ -139,7 +155,7 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
         else:
             pending.append((layer, channel))
     if executor is not None and pending:
-        work = [(base, l, c, grids[l], silence.shape[1]) for l, c in pending]
+        work = [(base, l, c, grids[l]) for l, c in pending]
         done = {}
         for index, entry, y in executor(model_spec, dreamer.device_type, work):
             _write_map(out_dir, entry, y, rate)
@@ -153,7 +169,7 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
 
         context = multiprocessing.get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        work = [(str(out_dir), base, l, c, grids[l], silence.shape[1]) for l, c in pending]
+        work = [(str(out_dir), base, l, c, grids[l]) for l, c in pending]
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                  initargs=(model_spec, dreamer.device_type, threads)) as pool:
             for entry in pool.map(_worker_map, work):
@@ -162,16 +178,20 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
                     progress()
     else:
         for layer, channel in pending:
-            entries.append(_dream_map(dreamer, out_dir, base, layer, channel, grids[layer], silence))
+            entries.append(_dream_map(dreamer, out_dir, base, layer, channel, grids[layer]))
             if progress:
                 progress()
     summary = {}
     for layer in layers:
         rows = [e for e in entries if e["layer"] == layer]
         if rows:
-            summary[str(layer)] = {f: {"mean": float(np.mean([r[f] for r in rows])), "std": float(np.std([r[f] for r in rows]))}
-                                   for f, _ in FEATURES}
-            summary[str(layer)]["centroid_spread_octaves"] = artefacts.centroid_spread_octaves([r["centroid_hz_mean"] for r in rows])
+            summary[str(layer)] = {
+                f: {"mean": float(np.mean([r[f] for r in rows])), "std": float(np.std([r[f] for r in rows]))}
+                for f, _ in FEATURES
+            }
+            summary[str(layer)]["centroid_spread_octaves"] = artefacts.centroid_spread_octaves(
+                [r["centroid_hz_mean"] for r in rows]
+            )
             summary[str(layer)]["n_maps"] = len(rows)
     atlas = {"model": dreamer.card.get("name", ""), "weights_sha256": dreamer.card.get("weights_sha256", ""),
              "params": {k: v for k, v in base.to_dict().items()}, "layers": summary, "maps": entries}
@@ -206,7 +226,9 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>dreambridge atlas: {title}</title>
 <script>
 window.atlasErrors = 0;
-window.addEventListener("error", function () {{ window.atlasErrors++; document.documentElement.dataset.errors = window.atlasErrors; }});
+window.addEventListener("error", function () {{
+  window.atlasErrors++; document.documentElement.dataset.errors = window.atlasErrors;
+}});
 </script>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }}
@@ -219,7 +241,8 @@ button {{ margin: 2px; }} .sortbar {{ margin: 1em 0; }}
 </style></head>
 <body data-maps="{n_maps}">
 <h1>Layer atlas: {title}</h1>
-<p>{n_maps} feature maps, each dreamed from the same white noise: {settings}. Every number is in <code>atlas.json</code>.</p>
+<p>{n_maps} feature maps, each dreamed from the same white noise: {settings}.
+Every number is in <code>atlas.json</code>.</p>
 <h2>Features per layer (mean &plusmn; std over maps)</h2>
 <img src="features.png" alt="features per layer" style="max-width:100%">
 <div class="sortbar">Sort by:
@@ -260,21 +283,36 @@ def write_page(atlas: dict, path: Path) -> None:
             f'<div class="map" data-layer="{e["layer"] * 10000 + e["channel"]}" data-rms="{e["rms_mean"]:.6g}" '
             f'data-centroid="{e["centroid_hz_mean"]:.6g}" data-flatness="{e["flatness_inband_mean"]:.6g}" '
             f'data-flux="{e["flux_mean"]:.6g}" data-comb="{e["comb_share"]:.6g}" data-dc="{e["dc_share"]:.6g}">'
-            f'<b>layer {e["layer"]}, map {e["channel"]}</b>'
+            f"<b>layer {e['layer']}, map {e['channel']}</b>"
             f'<img src="{html.escape(e["image"])}" alt="spectrogram of layer {e["layer"]} map {e["channel"]}">'
             f'<audio controls preload="none" src="{html.escape(e["audio"])}"></audio>'
-            f'<table><tr><td>RMS</td><td>{e["rms_mean"]:.3f}</td><td>centroid</td><td>{e["centroid_hz_mean"]:.0f} Hz</td></tr>'
-            f'<tr><td>flatness</td><td>{e["flatness_inband_mean"]:.3f}</td><td>flux</td><td>{e["flux_mean"]:.4f}</td></tr>'
-            f'<tr><td>comb</td><td>{100 * e["comb_share"]:.1f} %</td><td>DC</td><td>{100 * e["dc_share"]:.2f} %</td></tr></table>'
+            f"<table><tr><td>RMS</td><td>{e['rms_mean']:.3f}</td><td>centroid</td><td>{e['centroid_hz_mean']:.0f} "
+            "Hz</td></tr>"
+            f"<tr><td>flatness</td><td>{e['flatness_inband_mean']:.3f}</td><td>flux</td><td>{e['flux_mean']:.4f}</td></tr>"
+            f"<tr><td>comb</td><td>{100 * e['comb_share']:.1f} %</td><td>DC</td><td>{100 * e['dc_share']:.2f} "
+            "%</td></tr></table>"
             f'<pre id="p-{e["key"]}">{html.escape(preset)}</pre>'
-            f'<button onclick="copyPreset(\'p-{e["key"]}\')">copy preset</button></div>'
+            f"<button onclick=\"copyPreset('p-{e['key']}')\">copy preset</button></div>"
         )
-    buttons = "\n".join(f'<button onclick="sortMaps(\'{k}\', {str(k != "layer").lower()})">{label}</button>' for k, label in _SORT_KEYS)
+    buttons = "\n".join(
+        f"<button onclick=\"sortMaps('{k}', {str(k != 'layer').lower()})\">{label}</button>" for k, label in _SORT_KEYS
+    )
     p = atlas["params"]
-    settings = (f"{p['iterations']} iterations, {p['excerpt_seconds']:g} s, lr {p['learning_rate']}, offset {p['max_offset_samples']} "
-                f"({p['jitter']} jitter), smoothing {p['smoothing_coef']} / {p['smoothing_kernel']}, low-pass {p['lowpass_hz']:.0f} Hz, seed {p['seed']}")
-    path.write_text(_PAGE.format(title=html.escape(atlas["model"] or "model"), n_maps=len(atlas["maps"]), settings=html.escape(settings),
-                                 buttons=buttons, cards="\n".join(cards)))
+    settings = (
+        f"{p['iterations']} iterations, {p['excerpt_seconds']:g} s, lr {p['learning_rate']}, offset "
+        f"{p['max_offset_samples']} "
+        f"({p['jitter']} jitter), smoothing {p['smoothing_coef']} / {p['smoothing_kernel']}, low-pass "
+        f"{p['lowpass_hz']:.0f} Hz, seed {p['seed']}"
+    )
+    path.write_text(
+        _PAGE.format(
+            title=html.escape(atlas["model"] or "model"),
+            n_maps=len(atlas["maps"]),
+            settings=html.escape(settings),
+            buttons=buttons,
+            cards="\n".join(cards),
+        )
+    )
 
 
 def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channel: int = 3, iterations: int = 100,
@@ -285,13 +323,10 @@ def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channe
     rate = dreamer.sample_rate
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
     base = atlas_params(iterations, seconds, seed, rate).replace(layer=layer, channel=channel, learning_rate=0.04)
-    silence = np.zeros((1, int(round(seconds * rate))), np.float32)
     rows = []
     for value in values:
         value = schema.coerce(param, value)
-        params = base.replace(**{param: value})
-        dreamer.set_params(params)
-        y = dreamer.process(silence, rate)[0]
+        y = dream_map(dreamer, base.replace(**{param: value}))
         row = {"value": value}
         row.update(_measure(y, rate, grids[layer]))
         rows.append(row)

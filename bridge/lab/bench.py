@@ -13,8 +13,9 @@ at the model rate, divided by the iterations (the baseline: one naive step).
 ``x_realtime`` is the seconds of audio dreamed per second of wall time at the preset's
 iterations and excerpt hop: ``hop_s / (iterations * ms_per_iteration / 1000)``.
 ``end_to_end_x_realtime`` renders 5 s of audio through ``Dreamer.process`` (median of 3;
-batched as the engine's defaults, crossfaded). ``gemm_share`` is the useful conv work of one step (forward + input gradient,
-``4 * MACs`` up to the deepest layer needed) per second, over the matmul rate.
+batched as the engine's defaults, crossfaded). ``gemm_share`` is the useful conv work of one
+step (forward + input gradient, ``4 * MACs`` up to the deepest layer needed) per second, over
+the matmul rate.
 """
 
 from __future__ import annotations
@@ -62,13 +63,18 @@ def _naive_step_factory(model, params, n: int, device):
     for p in model.parameters():
         p.requires_grad_(True)
     sr = model.sample_rate
-    fir = torch.tensor(firwin(101, params.lowpass_hz or sr / 2 * 0.99, fs=sr), dtype=torch.float32, device=device).view(1, 1, -1)
+    fir = torch.tensor(firwin(101, params.lowpass_hz or sr / 2 * 0.99, fs=sr), dtype=torch.float32, device=device).view(
+        1, 1, -1
+    )
     x = torch.randn(1, 1, n, device=device)
     x = x / x.abs().max()
     layer = params.targets()[0][0]
     k = params.smoothing_kernel
     sigma = smoothing_sigma(params.smoothing_coef, 0, params.iterations)
-    kernels = [torch.tensor(gaussian_kernel(k, s * sigma), dtype=torch.float32, device=device).view(1, 1, -1) for s in (0.5, 1, 2)]
+    kernels = [
+        torch.tensor(gaussian_kernel(k, s * sigma), dtype=torch.float32, device=device).view(1, 1, -1)
+        for s in (0.5, 1, 2)
+    ]
 
     def step():
         nonlocal x
@@ -78,7 +84,13 @@ def _naive_step_factory(model, params, n: int, device):
         loss = torch.nn.functional.mse_loss(taps[layer], torch.zeros_like(taps[layer]))
         loss.backward()
         g = xi.grad / xi.grad.abs().max()
-        g = sum(torch.nn.functional.conv1d(torch.nn.functional.pad(g, (k // 2, k // 2), mode="reflect"), kk) for kk in kernels) / 3
+        g = (
+            sum(
+                torch.nn.functional.conv1d(torch.nn.functional.pad(g, (k // 2, k // 2), mode="reflect"), kk)
+                for kk in kernels
+            )
+            / 3
+        )
         with torch.no_grad():
             y = x + params.learning_rate * g
             y = torch.nn.functional.conv1d(torch.nn.functional.pad(y, (50, 50)), fir)
@@ -177,7 +189,8 @@ def format_report(report: dict) -> str:
     m = report["machine"]
     lines = [
         f"machine: {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"fp32 matmul {m['matmul_gflops']} GFLOP/s" + (f"; {m['gpu']} {m['gpu_matmul_gflops']} GFLOP/s" if "gpu" in m else ""),
+        f"fp32 matmul {m['matmul_gflops']} GFLOP/s"
+        + (f"; {m['gpu']} {m['gpu_matmul_gflops']} GFLOP/s" if "gpu" in m else ""),
         f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'x real time':>11s} {'end-to-end':>10s} {'gemm share':>10s}",
     ]
     for r in [report["baseline"]] + report["results"]:

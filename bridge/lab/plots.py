@@ -39,6 +39,11 @@ def plot_dream(path, dry, wet, rate: int, debug: dict, model_rate: int) -> None:
         ("input", None if dry is None else dry.mean(axis=0), rate, "audio"),
         ("output", wet.mean(axis=0), rate, "audio"),
         ("gradient (last excerpt, last step)", debug.get("gradient"), model_rate, "audio"),
-        ("mask (last excerpt, last step)", None if mask is None else np.asarray(mask).reshape(mask.shape[-2], mask.shape[-1]), model_rate, "mask"),
+        (
+            "mask (last excerpt, last step)",
+            None if mask is None else np.asarray(mask).reshape(mask.shape[-2], mask.shape[-1]),
+            model_rate,
+            "mask",
+        ),
     ]
     plot_panels(path, panels)

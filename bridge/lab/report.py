@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from dreambridge.bridge.lab.analysis import INBAND_HZ, stride_grids
+from dreambridge.bridge.lab.analysis import INBAND_HZ, dream_map, stride_grids
 from dreambridge.dsp import artefacts
 from dreambridge.dsp.features import feature_summary, spectral_centroid, spectral_flatness
 from dreambridge.presets import DreamParams
@@ -33,16 +33,21 @@ def artefact_report(dreamer, n_maps: int = 6, iterations: int = 100, seconds: fl
     base = DreamParams(init="noise", iterations=iterations, learning_rate=0.01, grad_norm="mean", lowpass_hz=12000.0,
                        excerpt_seconds=seconds, crossfade_seconds=0.0, seed=seed)
     rng = np.random.default_rng(seed)
-    silence = np.zeros((1, int(round(seconds * rate))), np.float32)
     rows = []
     for layer in layers if layers is not None else range(len(dreamer.layer_channels)):
-        maps = sorted(rng.choice(dreamer.layer_channels[layer], min(n_maps, dreamer.layer_channels[layer]), replace=False))
-        row = {"layer": layer, "maps": [int(m) for m in maps], "grid_hz": grids[layer], "comb_chance": artefacts.comb_chance(grids[layer])}
+        maps = sorted(
+            rng.choice(dreamer.layer_channels[layer], min(n_maps, dreamer.layer_channels[layer]), replace=False)
+        )
+        row = {
+            "layer": layer,
+            "maps": [int(m) for m in maps],
+            "grid_hz": grids[layer],
+            "comb_chance": artefacts.comb_chance(grids[layer]),
+        }
         for name, changes in (("plain", PLAIN), ("shipped", SHIPPED)):
             measures = []
             for channel in maps:
-                dreamer.set_params(base.replace(layer=layer, channel=int(channel), **changes))
-                y = dreamer.process(silence, rate)[0]
+                y = dream_map(dreamer, base.replace(layer=layer, channel=int(channel), **changes))
                 measures.append((artefacts.dc_share(y, rate), artefacts.comb_share(y, rate, grids[layer]),
                                  float(np.mean(spectral_flatness(y, rate, band_hz=INBAND_HZ))),
                                  float(np.mean(spectral_centroid(y, rate)))))
@@ -59,8 +64,10 @@ def artefact_report(dreamer, n_maps: int = 6, iterations: int = 100, seconds: fl
 
 def format_artefact_report(report: dict) -> str:
     lines = [
-        f"model {report['model']}: {report['n_maps']} maps per layer dreamed from white noise, {report['iterations']} iterations, "
-        f"{report['seconds']:g} s, lr {report['learning_rate']}, gradient / mean|g|, 12 kHz low-pass; plain loop -> shipped engine",
+        f"model {report['model']}: {report['n_maps']} maps per layer dreamed from white noise, {report['iterations']} "
+        "iterations, "
+        f"{report['seconds']:g} s, lr {report['learning_rate']}, gradient / mean|g|, 12 kHz low-pass; plain loop -> "
+        "shipped engine",
         "",
         "| layer | grid | DC share (max) | comb share (chance) | in-band flatness | centroid spread |",
         "|---|---|---|---|---|---|",
@@ -68,8 +75,10 @@ def format_artefact_report(report: dict) -> str:
     for r in report["layers"]:
         p, s = r["plain"], r["shipped"]
         lines.append(
-            f"| {r['layer']} | {r['grid_hz']:.0f} Hz | {100 * p['dc_share_max']:.1f} % -> {100 * s['dc_share_max']:.2f} % "
-            f"| {100 * p['comb_share_mean']:.1f} % -> {100 * s['comb_share_mean']:.1f} % ({100 * r['comb_chance']:.1f} %) "
+            f"| {r['layer']} | {r['grid_hz']:.0f} Hz | {100 * p['dc_share_max']:.1f} % -> "
+            f"{100 * s['dc_share_max']:.2f} % "
+            f"| {100 * p['comb_share_mean']:.1f} % -> {100 * s['comb_share_mean']:.1f} % "
+            f"({100 * r['comb_chance']:.1f} %) "
             f"| {p['inband_flatness_mean']:.3f} -> {s['inband_flatness_mean']:.3f} "
             f"| {p['centroid_spread_octaves']:.2f} -> {s['centroid_spread_octaves']:.2f} oct |"
         )
@@ -89,16 +98,19 @@ def findings_report(dreamer, random_dreamer, out_dir, n_maps: int = 6, iteration
     maps = sorted(set(int(m) for m in rng.choice(min(dreamer.layer_channels), n_maps, replace=False)))
     trained = run_atlas(dreamer, out_dir / "atlas", None, maps, iterations, seconds, progress=progress)
     random = run_atlas(random_dreamer, out_dir / "atlas_random", None, maps, iterations, seconds, progress=progress)
-    sweeps = {
-        "lowpass_hz": run_sweep(dreamer, "lowpass_hz", [2000, 4000, 8000, 12000, 16000], out_dir / "sweeps", iterations=iterations // 2,
-                                seconds=seconds, progress=progress),
-        "max_offset_samples": run_sweep(dreamer, "max_offset_samples", [1, 16, 64, 128, 512], out_dir / "sweeps",
-                                        iterations=iterations // 2, seconds=seconds, progress=progress),
-        "smoothing_coef": run_sweep(dreamer, "smoothing_coef", [0.1, 0.3, 0.5, 0.7, 0.9], out_dir / "sweeps",
-                                    iterations=iterations // 2, seconds=seconds, progress=progress),
+    grids = {"lowpass_hz": [2000, 4000, 8000, 12000, 16000], "max_offset_samples": [1, 16, 64, 128, 512],
+             "smoothing_coef": [0.1, 0.3, 0.5, 0.7, 0.9]}
+    sweeps = {param: run_sweep(dreamer, param, values, out_dir / "sweeps", iterations=iterations // 2, seconds=seconds,
+                               progress=progress) for param, values in grids.items()}
+    return {
+        "trained": _atlas_stats(trained),
+        "random": _atlas_stats(random),
+        "sweeps": {k: _sweep_stats(v) for k, v in sweeps.items()},
+        "maps": maps,
+        "iterations": iterations,
+        "seconds": seconds,
+        "model": trained["model"],
     }
-    return {"trained": _atlas_stats(trained), "random": _atlas_stats(random), "sweeps": {k: _sweep_stats(v) for k, v in sweeps.items()},
-            "maps": maps, "iterations": iterations, "seconds": seconds, "model": trained["model"]}
 
 
 def _atlas_stats(atlas: dict) -> dict:
@@ -118,9 +130,13 @@ def _atlas_stats(atlas: dict) -> dict:
     deep = [m for m in maps if m["layer"] > 0]
     out["flatness_layer0"] = float(np.mean([m["flatness_inband_mean"] for m in l0]))
     out["flatness_deeper"] = float(np.mean([m["flatness_inband_mean"] for m in deep]))
-    out["centroid_spread_by_layer"] = {str(l): artefacts.centroid_spread_octaves([m["centroid_hz_mean"] for m in maps if m["layer"] == l])
-                                       for l in layers}
-    out["comb_share_by_layer"] = {str(l): float(np.mean([m["comb_share"] for m in maps if m["layer"] == l])) for l in layers}
+    out["centroid_spread_by_layer"] = {
+        str(l): artefacts.centroid_spread_octaves([m["centroid_hz_mean"] for m in maps if m["layer"] == l])
+        for l in layers
+    }
+    out["comb_share_by_layer"] = {
+        str(l): float(np.mean([m["comb_share"] for m in maps if m["layer"] == l])) for l in layers
+    }
     return out
 
 
@@ -148,28 +164,63 @@ def format_findings(f: dict) -> str:
         return "yes" if ok else "no"
 
     rows = [
-        ("Layer choice has the strongest influence", "share of feature variance explained by the layer (eta²): "
-         f"centroid {eta['centroid_hz_mean']:.2f}, flatness {eta['flatness_inband_mean']:.2f}, RMS {eta['rms_mean']:.2f}, flux {eta['flux_mean']:.2f}; "
-         f"centroid range over layers {t['range_over_layers']['centroid_hz_mean']:.0f} Hz vs {sweep_range:.0f} Hz over the offset/smoothing sweeps",
-         yes(t["range_over_layers"]["centroid_hz_mean"] > sweep_range)),
-        ("First-layer maps: pitched, simple spectra (low flatness)", f"in-band flatness layer 0 {t['flatness_layer0']:.3f} vs deeper layers {t['flatness_deeper']:.3f}",
-         yes(t["flatness_layer0"] < t["flatness_deeper"])),
-        ("... whose centroid varies strongly across maps", f"centroid spread layer 0 {spread['0']:.2f} octaves vs {deep_spread:.2f} on average deeper",
-         yes(spread["0"] > deep_spread)),
-        ("The low-pass cutoff tracks brightness", f"centroid {cut['centroid_hz_mean']['first']:.0f} Hz at 2 kHz -> {cut['centroid_hz_mean']['last']:.0f} Hz at 16 kHz, r = {cut['centroid_hz_mean']['pearson_r']:.2f}",
-         yes(cut["centroid_hz_mean"]["pearson_r"] > 0.8)),
-        ("Larger random offsets raise brightness and noisiness", f"offset 1 -> 512: centroid {off['centroid_hz_mean']['first']:.0f} -> {off['centroid_hz_mean']['last']:.0f} Hz, "
-         f"flatness {off['flatness_inband_mean']['first']:.3f} -> {off['flatness_inband_mean']['last']:.3f}",
-         yes(off["centroid_hz_mean"]["last"] > off["centroid_hz_mean"]["first"] and off["flatness_inband_mean"]["last"] > off["flatness_inband_mean"]["first"])),
-        ("Smoothing barely matters", f"smoothing coef 0.1 -> 0.9 moves the centroid by {smo['centroid_hz_mean']['range']:.0f} Hz "
-         f"({100 * smo['centroid_hz_mean']['range'] / max(smo['centroid_hz_mean']['first'], 1):.1f} %) and flatness by {smo['flatness_inband_mean']['range']:.3f}",
-         yes(smo["centroid_hz_mean"]["range"] < 0.1 * max(smo["centroid_hz_mean"]["first"], 1))),
-        ("Trained vs random weights", f"centroid spread per layer (octaves) trained {', '.join(f'{v:.1f}' for v in spread.values())}; random "
-         f"{', '.join(f'{v:.1f}' for v in r['centroid_spread_by_layer'].values())}; layer-2 comb share trained {100 * t['comb_share_by_layer'].get('2', 0):.1f} % "
-         f"vs random {100 * r['comb_share_by_layer'].get('2', 0):.1f} %", "-"),
+        (
+            "Layer choice has the strongest influence",
+            "share of feature variance explained by the layer (eta²): "
+            f"centroid {eta['centroid_hz_mean']:.2f}, flatness {eta['flatness_inband_mean']:.2f}, RMS "
+            f"{eta['rms_mean']:.2f}, flux {eta['flux_mean']:.2f}; "
+            f"centroid range over layers {t['range_over_layers']['centroid_hz_mean']:.0f} Hz vs {sweep_range:.0f} Hz "
+            "over the offset/smoothing sweeps",
+            yes(t["range_over_layers"]["centroid_hz_mean"] > sweep_range),
+        ),
+        (
+            "First-layer maps: pitched, simple spectra (low flatness)",
+            f"in-band flatness layer 0 {t['flatness_layer0']:.3f} vs deeper layers {t['flatness_deeper']:.3f}",
+            yes(t["flatness_layer0"] < t["flatness_deeper"]),
+        ),
+        (
+            "... whose centroid varies strongly across maps",
+            f"centroid spread layer 0 {spread['0']:.2f} octaves vs {deep_spread:.2f} on average deeper",
+            yes(spread["0"] > deep_spread),
+        ),
+        (
+            "The low-pass cutoff tracks brightness",
+            f"centroid {cut['centroid_hz_mean']['first']:.0f} Hz at 2 kHz -> {cut['centroid_hz_mean']['last']:.0f} Hz "
+            f"at 16 kHz, r = {cut['centroid_hz_mean']['pearson_r']:.2f}",
+            yes(cut["centroid_hz_mean"]["pearson_r"] > 0.8),
+        ),
+        (
+            "Larger random offsets raise brightness and noisiness",
+            f"offset 1 -> 512: centroid {off['centroid_hz_mean']['first']:.0f} -> "
+            f"{off['centroid_hz_mean']['last']:.0f} Hz, "
+            f"flatness {off['flatness_inband_mean']['first']:.3f} -> {off['flatness_inband_mean']['last']:.3f}",
+            yes(
+                off["centroid_hz_mean"]["last"] > off["centroid_hz_mean"]["first"]
+                and off["flatness_inband_mean"]["last"] > off["flatness_inband_mean"]["first"]
+            ),
+        ),
+        (
+            "Smoothing barely matters",
+            f"smoothing coef 0.1 -> 0.9 moves the centroid by {smo['centroid_hz_mean']['range']:.0f} Hz "
+            f"({100 * smo['centroid_hz_mean']['range'] / max(smo['centroid_hz_mean']['first'], 1):.1f} %) and "
+            f"flatness by {smo['flatness_inband_mean']['range']:.3f}",
+            yes(smo["centroid_hz_mean"]["range"] < 0.1 * max(smo["centroid_hz_mean"]["first"], 1)),
+        ),
+        (
+            "Trained vs random weights",
+            f"centroid spread per layer (octaves) trained {', '.join(f'{v:.1f}' for v in spread.values())}; random "
+            f"{', '.join(f'{v:.1f}' for v in r['centroid_spread_by_layer'].values())}; layer-2 comb share trained "
+            f"{100 * t['comb_share_by_layer'].get('2', 0):.1f} % "
+            f"vs random {100 * r['comb_share_by_layer'].get('2', 0):.1f} %",
+            "-",
+        ),
     ]
-    head = (f"model {f['model']}, maps {f['maps']} of every layer, {f['iterations']} iterations from white noise, {f['seconds']:g} s; "
-            "sweeps on layer 0 map 3 at half the iterations\n\n| finding (Bisig & Wegner) | measured on our model | reproduced |\n|---|---|---|")
+    head = (
+        f"model {f['model']}, maps {f['maps']} of every layer, {f['iterations']} iterations from white noise, "
+        f"{f['seconds']:g} s; "
+        "sweeps on layer 0 map 3 at half the iterations\n\n| finding (Bisig & Wegner) | measured on our model | "
+        "reproduced |\n|---|---|---|"
+    )
     return head + "\n" + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
 
 
@@ -332,8 +383,15 @@ def format_stem_report(report: dict) -> str:
 VARIETY_FEATURES = ("rms_mean", "centroid_hz_mean", "flatness_inband_mean", "flux_mean")
 
 
-def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int = 200, seconds: float = 1.0, seed: int = 0,
-                   device: str = "auto", progress=None) -> dict:
+def variety_report(
+    models: list[str],
+    maps_per_layer: int = 3,
+    iterations: int = 200,
+    seconds: float = 1.0,
+    seed: int = 0,
+    device: str = "auto",
+    progress=None,
+) -> dict:
     """How varied are a model's dreams? The atlas's measures, compared across models.
 
     For every model, ``maps_per_layer`` feature maps spread evenly over each layer's
@@ -353,12 +411,10 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
         dreamer = Dreamer(name, DreamParams(), device=device)
         rate = dreamer.sample_rate
         base = atlas_params(iterations, seconds, seed, rate)
-        silence = np.zeros((1, int(round(seconds * rate))), np.float32)
         rows = []
         for layer, channels in enumerate(dreamer.layer_channels):
             for channel in sorted({int(round(c)) for c in np.linspace(0, channels - 1, maps_per_layer)}):
-                dreamer.set_params(base.replace(layer=layer, channel=channel))
-                y = dreamer.process(silence, rate)[0]
+                y = dream_map(dreamer, base.replace(layer=layer, channel=channel))
                 f = feature_summary(y, rate, band_hz=INBAND_HZ)
                 rows.append({"layer": layer, "channel": channel, **{k: float(f[k]) for k in VARIETY_FEATURES}})
                 if progress:
@@ -373,7 +429,9 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
     out = {"params": {"maps_per_layer": maps_per_layer, "iterations": iterations, "seconds": seconds, "seed": seed},
            "models": {}}
     for name, m in raw.items():
-        spread = {k: float(np.std([(value(r, k) - stats[k][0]) / stats[k][1] for r in m["rows"]])) for k in VARIETY_FEATURES}
+        spread = {
+            k: float(np.std([(value(r, k) - stats[k][0]) / stats[k][1] for r in m["rows"]])) for k in VARIETY_FEATURES
+        }
         out["models"][name] = {
             "arch": m["arch"], "sample_rate": m["sample_rate"], "n_maps": len(m["rows"]),
             "variety": float(np.mean(list(spread.values()))), "feature_spread": spread,
@@ -385,10 +443,15 @@ def variety_report(models: list[str], maps_per_layer: int = 3, iterations: int =
 
 
 def format_variety(report: dict) -> str:
-    lines = [f"{'model':24s} {'maps':>4s} {'variety':>7s} {'loud':>5s} {'bright':>6s} {'noisy':>5s} {'rough':>5s} {'centroid oct':>12s}"]
+    lines = [
+        f"{'model':24s} {'maps':>4s} {'variety':>7s} {'loud':>5s} {'bright':>6s} {'noisy':>5s} {'rough':>5s} "
+        f"{'centroid oct':>12s}"
+    ]
     for name, m in sorted(report["models"].items(), key=lambda kv: -kv[1]["variety"]):
         s = m["feature_spread"]
-        lines.append(f"{name:24s} {m['n_maps']:4d} {m['variety']:7.2f} {s['rms_mean']:5.2f} {s['centroid_hz_mean']:6.2f} "
-                     f"{s['flatness_inband_mean']:5.2f} {s['flux_mean']:5.2f} {m['centroid_spread_octaves']:12.2f}")
+        lines.append(
+            f"{name:24s} {m['n_maps']:4d} {m['variety']:7.2f} {s['rms_mean']:5.2f} {s['centroid_hz_mean']:6.2f} "
+            f"{s['flatness_inband_mean']:5.2f} {s['flux_mean']:5.2f} {m['centroid_spread_octaves']:12.2f}"
+        )
     lines.append(f"most varied: {report['most_varied']}")
     return "\n".join(lines)

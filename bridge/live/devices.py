@@ -50,14 +50,30 @@ def _device(sd, spec, kind: str):
         sd.query_devices(spec, kind)
     except Exception as exc:
         names = ", ".join(d["name"] for d in sd.query_devices())
-        raise DeviceError(f"audio {kind} device {spec!r} not found ({first_line(exc)}); devices: {names or 'none'}") from None
+        raise DeviceError(
+            f"audio {kind} device {spec!r} not found ({first_line(exc)}); devices: {names or 'none'}"
+        ) from None
     return spec
 
 
-def run_live(dreamer, control, *, input_device=None, output_device=None, block_size: int = 512, channels: int | None = None,
-             sample_rate: int | None = None, mode: str = "effect", loop_seconds: float | None = None, pre_fx=None,
-             post_fx=None,
-             duration: float | None = None, allow_slow: bool = False, midi_in=None, out=sys.stdout) -> dict:
+def run_live(
+    dreamer,
+    control,
+    *,
+    input_device=None,
+    output_device=None,
+    block_size: int = 512,
+    channels: int | None = None,
+    sample_rate: int | None = None,
+    mode: str = "effect",
+    loop_seconds: float | None = None,
+    pre_fx=None,
+    post_fx=None,
+    duration: float | None = None,
+    allow_slow: bool = False,
+    midi_in=None,
+    out=sys.stdout,
+) -> dict:
     """Run until Ctrl-C/SIGTERM or ``duration`` seconds; return the final counters."""
     import os
 
@@ -91,8 +107,10 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
         stream.close()
         p = control.params_now()
         raise DeviceError(
-            f"this machine dreams one {p.excerpt_seconds:g} s excerpt in {per_excerpt:.2f} s at {p.iterations} iterations, "
-            f"but real time allows {0.8 * hop:.2f} s; lower iterations (--set iterations={max(1, int(p.iterations * 0.8 * hop / per_excerpt))}) "
+            f"this machine dreams one {p.excerpt_seconds:g} s excerpt in {per_excerpt:.2f} s at {p.iterations} "
+            "iterations, "
+            f"but real time allows {0.8 * hop:.2f} s; lower iterations (--set "
+            f"iterations={max(1, int(p.iterations * 0.8 * hop / per_excerpt))}) "
             "or raise excerpt_seconds, or pass --allow-slow to accept dropouts"
         )
     chains = {"pre": pre_fx, "post": post_fx}
@@ -131,8 +149,7 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
             while not stop.is_set():
                 stop.wait(0.5)
                 st, p = stream.stats, control.params_now()
-                lag = 0 if stream.round_robin else \
-                    max(0, (stream._n_in - stream.n_excerpt) // stream.hop - stream._next + 1)
+                lag = 0 if stream.round_robin else stream.lag_excerpts
                 print(f"\rload {100 * st.load():4.0f}% | lag {lag} excerpts | dropouts {st.dropout_events} "
                       f"({st.dropout_samples} samples) | xruns {xruns[0]} | layer {p.layer} ch {p.channel} "
                       f"it {p.iterations} lowpass {p.lowpass_hz:.0f} mix {p.mix:.2f} | midi {control.n_messages}   ",
@@ -142,7 +159,9 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
                 if duration is not None and time.monotonic() - t0 >= duration:
                     break
     except sd.PortAudioError as exc:
-        raise DeviceError(f"cannot open the audio stream ({first_line(exc)}); check --input/--output with 'dreambridge devices'") from None
+        raise DeviceError(
+            f"cannot open the audio stream ({first_line(exc)}); check --input/--output with 'dreambridge devices'"
+        ) from None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -151,8 +170,16 @@ def run_live(dreamer, control, *, input_device=None, output_device=None, block_s
             midi_in.close()
         print(file=out, flush=True)
     st = stream.stats
-    return {"latency_samples": stream.latency_samples, "device_latency_samples": device_samples, "sample_rate": sample_rate, "dropout_events": st.dropout_events,
-            "dropout_samples": st.dropout_samples, "xruns": xruns[0], "excerpts": st.excerpts_dreamed,
-            "callback_errors": st.callback_errors, "midi_messages": control.n_messages}
+    return {
+        "latency_samples": stream.latency_samples,
+        "device_latency_samples": device_samples,
+        "sample_rate": sample_rate,
+        "dropout_events": st.dropout_events,
+        "dropout_samples": st.dropout_samples,
+        "xruns": xruns[0],
+        "excerpts": st.excerpts_dreamed,
+        "callback_errors": st.callback_errors,
+        "midi_messages": control.n_messages,
+    }
 
 

@@ -49,7 +49,10 @@ def _make(entry: dict, where: str):
     if "vst3" in entry:
         path = entry["vst3"]
         if not os.path.exists(path):
-            raise ParameterError(f"{where}: VST3 plugin {path} not found; install it or fix the path (Debian: zam-plugins puts some in /usr/lib/vst3)")
+            raise ParameterError(
+                f"{where}: VST3 plugin {path} not found; install it or fix the path (Debian: zam-plugins puts some in "
+                "/usr/lib/vst3)"
+            )
         try:
             plugin = pedalboard.load_plugin(path)
         except Exception as exc:
@@ -57,7 +60,9 @@ def _make(entry: dict, where: str):
         valid = sorted(plugin.parameters.keys())
         for key, value in params.items():
             if key not in plugin.parameters:
-                raise ParameterError(f"{where}: {os.path.basename(path)} has no parameter {key!r}; valid: {', '.join(valid)}")
+                raise ParameterError(
+                    f"{where}: {os.path.basename(path)} has no parameter {key!r}; valid: {', '.join(valid)}"
+                )
             _set(plugin, key, value, where)
         return plugin
     BUILTINS = BUILTINS or _builtins()
@@ -193,5 +198,7 @@ def build_chains(preset, fx_values: dict | None = None, schedule=None):
             raise ParameterError(f"{name}: the preset has no [[fx.{side}]] chain; add one or drop this --set")
     apply_fx_values(fx_values or {}, chains)
     if schedule is not None and getattr(schedule, "moves_fx", False):
-        chains = {side: chain if chain is None else AutomatedChain(chain, schedule.fx_at) for side, chain in chains.items()}
+        chains = {
+            side: chain if chain is None else AutomatedChain(chain, schedule.fx_at) for side, chain in chains.items()
+        }
     return chains["pre"], chains["post"]

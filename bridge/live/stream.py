@@ -165,6 +165,13 @@ class DreamStream:
             out = self.post_fx(out, self.sample_rate)
         return out
 
+    @property
+    def lag_excerpts(self) -> int:
+        """Excerpts whose input is complete but not yet dreamed (0 in loop mode)."""
+        if self.mode != "effect":
+            return 0
+        return max(0, (self._n_in - self.n_excerpt) // self.hop - self._next + 1)
+
     def _ready(self) -> int:
         return self._out_start + self._out.shape[1]
 

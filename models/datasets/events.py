@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +48,7 @@ from scipy import signal
 
 from dreambridge.presets.errors import DreamError
 
-from .instruments import SOUNDFONTS, _attribution, write_midi_notes
+from .instruments import SOUNDFONTS, _attribution, render_midi, write_midi_notes
 
 __all__ = ["GM_DRUMS", "build_events", "augment_clip"]
 
@@ -238,8 +237,7 @@ def _render_drums(short: str, sf_path: str, work: Path, keys) -> list[tuple[str,
                 t += 1.5
     mid, wav = work / f"drums_{short}.mid", work / f"drums_{short}.wav"
     write_midi_notes(mid, notes, channel=9)
-    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-F", str(wav), "-r", str(RATE), sf_path, str(mid)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    render_midi(mid, wav, sf_path, RATE)
     audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
     wav.unlink()

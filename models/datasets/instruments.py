@@ -28,15 +28,8 @@ import soundfile as sf
 
 from dreambridge.presets.errors import DreamError
 
-__all__ = [
-    "GM_PROGRAMS",
-    "SOUNDFONTS",
-    "INSTRUMENT_PITCHES",
-    "TEST_PITCHES",
-    "write_midi_notes",
-    "build_instruments",
-    "load_folder_dataset",
-]
+__all__ = ["GM_PROGRAMS", "SOUNDFONTS", "INSTRUMENT_PITCHES", "TEST_PITCHES", "write_midi_notes", "render_midi",
+           "build_instruments", "load_folder_dataset"]
 
 GM_PROGRAMS = [
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
@@ -92,7 +85,16 @@ def _varlen(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def write_midi_notes(path: str | os.PathLike, notes: list[tuple[float, float, int, int, int]], channel: int = 0) -> None:
+def render_midi(mid, wav, soundfont: str, sample_rate: int, gain: float = 0.5) -> None:
+    """Render the MIDI file ``mid`` to ``wav`` with fluidsynth (no reverb or chorus)."""
+    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-F", str(wav), "-r", str(sample_rate),
+           soundfont, str(mid)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def write_midi_notes(
+    path: str | os.PathLike, notes: list[tuple[float, float, int, int, int]], channel: int = 0
+) -> None:
     """Write a format-0 Standard MIDI File at 120 bpm.
 
     ``notes`` are ``(start_s, duration_s, program, pitch, velocity)`` on MIDI channel
@@ -125,7 +127,9 @@ def _class_dir(program: int) -> str:
     return f"{program:03d}_{name}"
 
 
-def _render_soundfont(short, sf_path, out_dir: Path, work: Path, programs, pitches, velocities) -> list[tuple[str, int, int, int]]:
+def _render_soundfont(
+    short, sf_path, out_dir: Path, work: Path, programs, pitches, velocities
+) -> list[tuple[str, int, int, int]]:
     notes = []
     order = []
     t = 0.5
@@ -138,8 +142,7 @@ def _render_soundfont(short, sf_path, out_dir: Path, work: Path, programs, pitch
     mid = work / f"{short}.mid"
     wav = work / f"{short}.wav"
     write_midi_notes(mid, notes)
-    cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-F", str(wav), "-r", str(SAMPLE_RATE), sf_path, str(mid)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    render_midi(mid, wav, sf_path, SAMPLE_RATE)
     audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     assert rate == SAMPLE_RATE
     mono = audio.mean(axis=1)
@@ -200,7 +203,9 @@ def build_instruments(out_dir: str | os.PathLike, progress=print, programs=range
                 progress(f"rendered {short}: {len(results[short])} clips")
     files = sorted(rel for rows in results.values() for rel, *_ in rows)
     test = sorted(rel for rows in results.values() for rel, _, pitch, _ in rows if pitch in TEST_PITCHES)
-    (out_dir / "split.json").write_text(json.dumps({"split_by": "pitch", "test_pitches": TEST_PITCHES, "test": test}, indent=1))
+    (out_dir / "split.json").write_text(
+        json.dumps({"split_by": "pitch", "test_pitches": TEST_PITCHES, "test": test}, indent=1)
+    )
     counts = {}
     for rel in files:
         counts[rel.split("/")[0]] = counts.get(rel.split("/")[0], 0) + 1
@@ -212,7 +217,9 @@ def build_instruments(out_dir: str | os.PathLike, progress=print, programs=range
         "n_classes": len(programs),
         "total_seconds": len(files) * CLIP_SECONDS,
         "classes": counts,
-        "silent_skipped": {short: len(programs) * len(pitches) * len(velocities) - len(rows) for short, rows in results.items()},
+        "silent_skipped": {
+            short: len(programs) * len(pitches) * len(velocities) - len(rows) for short, rows in results.items()
+        },
         "sources": [{"name": short, "package": pkg, "path": path} for short, pkg, path in fonts],
         "pitches": pitches,
         "velocities": velocities,

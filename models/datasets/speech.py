@@ -43,8 +43,10 @@ def _tuxpaint(root: Path) -> dict[str, list[Path]]:
     for path in sorted(root.rglob("*_desc_*.ogg")):
         language = path.stem.rsplit("_desc_", 1)[1].split("@")[0].split("_")[0]
         by_language.setdefault(language, []).append(path)
-    return {lang: sorted(sorted(files, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())[:TUXPAINT_PER_LANGUAGE])
-            for lang, files in by_language.items()}
+    return {
+        lang: sorted(sorted(files, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())[:TUXPAINT_PER_LANGUAGE])
+        for lang, files in by_language.items()
+    }
 
 
 def _recordings(packages) -> dict[str, list[Path]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import soundfile as sf
 
 from dreambridge.presets.errors import DreamError
 
-from .instruments import _attribution, write_midi_notes
+from .instruments import _attribution, render_midi, write_midi_notes
 
 __all__ = ["build_stems", "STEM_SECONDS"]
 
@@ -63,8 +62,7 @@ def _render(program: int, part, work: Path) -> np.ndarray:
     notes = [(0.25 + b * BEAT, d * BEAT, program, p, v) for b, d, p, v in part]
     mid, wav = work / f"p{program}.mid", work / f"p{program}.wav"
     write_midi_notes(mid, notes)
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-F", str(wav), "-r", str(RATE), FLUID, str(mid)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    render_midi(mid, wav, FLUID, RATE, gain=0.6)
     return _fit(_read(wav), int(STEM_SECONDS * RATE))
 
 
@@ -122,8 +120,9 @@ def build_stems(out_dir, progress=print) -> dict:
         sf.write(str(out_dir / f"{name}.wav"), _normalise(audio).T, RATE, subtype="PCM_16")
     manifest = {"name": "stems", "sample_rate": RATE, "seconds": STEM_SECONDS, "stems": sources}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    (out_dir / "ATTRIBUTION.md").write_text(_attribution(["sonic-pi-samples", "ktuberling-data", "fluid-soundfont-gm", "fluidsynth"],
-                                                         "Stem set"))
+    (out_dir / "ATTRIBUTION.md").write_text(
+        _attribution(["sonic-pi-samples", "ktuberling-data", "fluid-soundfont-gm", "fluidsynth"], "Stem set")
+    )
     progress(f"{len(stems)} stems -> {out_dir}")
     return manifest
 
