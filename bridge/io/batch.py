@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,11 +125,8 @@ _DREAMER = None  # this process's Dreamer and its Resolved parameters (set once 
 _RESOLVED = None
 
 
-def _worker_init(settings: BatchSettings, threads: int):
+def _worker_init(settings: BatchSettings):
     global _DREAMER, _RESOLVED
-    import torch
-
-    torch.set_num_threads(max(1, threads))
     _DREAMER, _RESOLVED = _make_dreamer(settings)
 
 
@@ -274,12 +270,9 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
             record(result)
             overall.update(1)
     else:
-        import multiprocessing
+        from dreambridge.bridge.engine.pool import process_pool
 
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                                 initargs=(settings, threads)) as pool:
+        with process_pool(jobs, _worker_init, (settings,)) as pool:
             futures = [pool.submit(_dream_one, job, settings.subtype) for job in todo]
             for future in as_completed(futures):
                 result = future.result()
