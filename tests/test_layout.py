@@ -134,3 +134,15 @@ def test_installed_namespace():
     for bare in ("dsp", "models", "bridge", "presets", "export"):
         code = subprocess.run([sys.executable, "-c", f"import {bare}"], cwd=tempfile.gettempdir(), capture_output=True)
         assert code.returncode != 0, f"a bare top-level module {bare!r} is importable"
+
+
+def test_every_all_is_true():
+    """Every name a module exports in ``__all__`` exists in it."""
+    import importlib
+
+    for path in _sources():
+        if path.name == "__main__.py":
+            continue
+        module = importlib.import_module(_module_name(path))
+        missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
+        assert not missing, f"{path.relative_to(ROOT)}: __all__ names {missing}, which it does not define"

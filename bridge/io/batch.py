@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,17 +184,14 @@ _DREAMER = None  # this process's Dreamer and its Resolved parameters (set once 
 _RESOLVED = None
 
 
-def _worker_init(settings: BatchSettings, threads: int):
+def _worker_init(settings: BatchSettings):
     global _DREAMER, _RESOLVED
     import signal
-
-    import torch
 
     from dreambridge.presets.fileutil import exit_on_signal
 
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # the parent reports; a worker removes its .part and goes
         signal.signal(getattr(signal, name), exit_on_signal)
-    torch.set_num_threads(max(1, threads))
     _DREAMER, _RESOLVED = _make_dreamer(settings)
 
 
@@ -308,12 +304,11 @@ def _local_results(settings: BatchSettings, todo: list, jobs: int, threads: int,
         for job in todo:
             yield _dream_one(job, settings.subtype, progress=progress)
         return
-    import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                             initargs=(settings, threads)) as pool:
+    from dreambridge.bridge.engine.pool import process_pool
+
+    with process_pool(jobs, _worker_init, (settings,), threads=threads) as pool:
         futures = {pool.submit(_dream_one, job, settings.subtype): job for job in todo}
         try:
             for future in as_completed(futures):

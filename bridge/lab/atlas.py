@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -110,12 +109,9 @@ def _dream_map(dreamer, out_dir: Path, base, layer: int, channel: int, grid_hz: 
 _WORKER = {}
 
 
-def _worker_init(model_spec, device: str, threads: int):
-    import torch
-
+def _worker_init(model_spec, device: str):
     from dreambridge.bridge.engine.dreamer import Dreamer
 
-    torch.set_num_threads(max(1, threads))
     _WORKER["dreamer"] = Dreamer(model_spec, DreamParams(), device=device)
 
 
@@ -164,14 +160,10 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
                 progress()
         entries += [done[i] for i in range(len(work))]  # in the order a local run lists them
     elif jobs > 1 and len(pending) > 1 and model_spec is not None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from dreambridge.bridge.engine.pool import process_pool
 
-        context = multiprocessing.get_context("spawn")
-        threads = max(1, (os.cpu_count() or 1) // jobs)
         work = [(str(out_dir), base, l, c, grids[l]) for l, c in pending]
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                                 initargs=(model_spec, dreamer.device_type, threads)) as pool:
+        with process_pool(jobs, _worker_init, (model_spec, dreamer.device_type)) as pool:
             for entry in pool.map(_worker_map, work):
                 entries.append(entry)
                 if progress:
