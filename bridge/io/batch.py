@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import time
 from concurrent.futures import as_completed
 from contextlib import contextmanager
