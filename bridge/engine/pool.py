@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["process_pool"]
+__all__ = ["process_pool", "default_threads"]
+
+
+def default_threads(jobs: int = 1) -> int:
+    """Torch threads for each of ``jobs`` processes: the cores (or ``OMP_NUM_THREADS`` when set,
+    as torch itself reads it) shared out, at least 1. Output bits depend on this count, so
+    ``dream`` and a one-job ``batch`` use the same."""
+    try:
+        cores = int(os.environ.get("OMP_NUM_THREADS", "") or 0)
+    except ValueError:
+        cores = 0
+    return max(1, (cores if cores > 0 else os.cpu_count() or 1) // max(1, jobs))
 
 
 def _start_worker(threads: int, initializer, initargs) -> None:
@@ -26,6 +37,6 @@ def process_pool(jobs: int, initializer, initargs=(), threads: int | None = None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or default_threads(jobs)
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(threads, initializer, tuple(initargs)))

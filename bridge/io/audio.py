@@ -33,6 +33,7 @@ class AudioInfo:
         self.sample_rate = int(info.samplerate)
         self.format = info.format
         self.subtype = info.subtype
+        self.allow_hot = False  # float samples above full scale accepted (measuring, not dreaming)
 
     @property
     def seconds(self) -> float:
@@ -44,12 +45,13 @@ def check_input_file(path, what: str = "input file") -> Path:
     return _check_input_file(path, what, AudioIOError)
 
 
-def probe(path, verify: bool = True) -> AudioInfo:
+def probe(path, verify: bool = True, allow_hot: bool = False) -> AudioInfo:
     """Check an input file and return its layout; one clear ``AudioIOError`` otherwise.
 
     With ``verify`` the whole file is decoded once (in blocks, constant memory) before any
     output exists, so a file corrupted mid-stream, truncated, holding NaN/Inf or peaking
     above full scale is refused up front rather than half-way through a render.
+    ``allow_hot`` accepts float samples above full scale (``analyze`` measures any file).
     """
     path = check_input_file(path)
     try:
@@ -59,6 +61,7 @@ def probe(path, verify: bool = True) -> AudioInfo:
     if info.frames <= 0:
         raise AudioIOError(f"{path} holds no samples (zero-length audio); export the stem again")
     result = AudioInfo(path, info)
+    result.allow_hot = allow_hot
     if verify:
         _verify(result)
     return result
@@ -82,7 +85,7 @@ def _check_block(info: AudioInfo, block: np.ndarray, position: int) -> None:
         raise AudioIOError(f"{info.path}: sample {bad} ({bad / info.sample_rate:.3f} s) is NaN or Inf; "
                            "repair or re-export the file")
     peak = float(np.max(np.abs(block))) if block.size else 0.0
-    if peak > FULL_SCALE:
+    if peak > FULL_SCALE and not info.allow_hot:
         bad = position + int(np.argmax(np.max(np.abs(block), axis=0) > FULL_SCALE))
         raise AudioIOError(
             f"{info.path}: float samples exceed full scale (|x| = {peak:.4g}, {20 * np.log10(peak):+.1f} dBFS, "
@@ -310,9 +313,10 @@ def _write_failure(path: Path, exc: BaseException) -> str:
     return f"cannot write {path} ({first_line(exc) or 'system error'}); check the disk and the folder's permissions"
 
 
-def read_audio(path) -> tuple[np.ndarray, int]:
-    """Whole file as ``(n_channels, n_samples)`` float32 and its rate (validated)."""
-    info = probe(path)
+def read_audio(path, allow_hot: bool = False) -> tuple[np.ndarray, int]:
+    """Whole file as ``(n_channels, n_samples)`` float32 and its rate (validated; ``allow_hot``:
+    see ``probe``)."""
+    info = probe(path, allow_hot=allow_hot)
     reader = BlockReader(path, info)
     try:
         return reader(0, info.n_samples), info.sample_rate

@@ -349,9 +349,11 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     import torch
     from tqdm import tqdm
 
+    from dreambridge.bridge.engine.pool import default_threads
+
     # Output bits depend on the torch thread count (the input gradient's reductions), so it is part of the key:
     # --threads N, else 1 per Ray worker, else the cores shared out over --jobs (in-process files use the same).
-    threads = settings.threads or (1 if executor is not None else max(1, (os.cpu_count() or 1) // jobs))
+    threads = settings.threads or (1 if executor is not None else default_threads(jobs))
     torch.set_num_threads(threads)
     descriptor = descriptor_for(settings, _DREAMER, threads)
     if _RESOLVED.fx:
