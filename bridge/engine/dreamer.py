@@ -15,7 +15,7 @@ import numpy as np
 
 from dreambridge.bridge.engine.loop import dream_loop
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
-                                                  RenderStats)
+                                                  RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
@@ -219,7 +219,7 @@ class Dreamer:
             peaks = np.max(np.abs(items), axis=-1)
             start = items / np.maximum(peaks, SILENCE_PEAK)[:, None]
             levels = np.minimum(peaks, ceiling)
-            active = _moving(items, n_valid)
+            active = sounding(items, n_valid)
         elif p.init == "noise":
             start = np.stack([rng.standard_normal(items.shape[-1]) for rng in rngs])
             start /= np.max(np.abs(start), axis=-1, keepdims=True)
@@ -395,17 +395,6 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
-
-
-def _moving(items: np.ndarray, n_valid=None) -> np.ndarray:
-    """Which items hold sound: something moves (peak deviation from the mean >= ``SILENCE_PEAK``)
-    within their valid samples. A DC offset alone is inaudible, so it stays silent as digital
-    silence does; the zero padding past a file's end is not part of the signal."""
-    n = items.shape[-1]
-    valid = np.full(len(items), n) if n_valid is None else np.minimum(np.asarray(n_valid), n)
-    inside = np.arange(n)[None, :] < valid[:, None]
-    mean = np.where(inside, items, 0).sum(axis=-1, keepdims=True) / np.maximum(valid, 1)[:, None]
-    return np.max(np.where(inside, np.abs(items - mean), 0), axis=-1) >= SILENCE_PEAK
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

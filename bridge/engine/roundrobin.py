@@ -30,7 +30,7 @@ import numpy as np
 from dreambridge.dsp.normalize import db_to_gain
 from dreambridge.presets.errors import ParameterError
 
-from dreambridge.bridge.engine.scheduler import NOISE_PEAK_DB, SILENCE_PEAK, ExcerptScheduler, RenderStats, finish_samples
+from dreambridge.bridge.engine.scheduler import NOISE_PEAK_DB, ExcerptScheduler, RenderStats, finish_samples, sounding
 
 __all__ = ["RoundRobin", "RoundRobinStream", "initial_buffer", "play_buffer", "NOISE_STREAM"]
 
@@ -112,7 +112,7 @@ class RoundRobin:
         params = self.params_at(n_k / self.sample_rate)
         index = self.indices(k)
         current = self.state[:, index]
-        silent = float(np.max(np.abs(current))) < SILENCE_PEAK
+        silent = not sounding(current).any()  # the same test as the excerpt grid: DC alone is silence
         if silent and self.init == "input":
             wet = current  # a rest of the captured input stays a rest
         else:

@@ -26,10 +26,21 @@ from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 
 __all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "ExcerptScheduler", "OverlapAdd", "BlockStream",
-           "RenderStats"]
+           "RenderStats", "sounding"]
 
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
+
+
+def sounding(items: np.ndarray, n_valid=None) -> np.ndarray:
+    """Which items hold sound: something moves (peak deviation from the mean >= ``SILENCE_PEAK``)
+    within their valid samples. A DC offset alone is inaudible, so it stays silent as digital
+    silence does; the zero padding past a file's end is not part of the signal."""
+    n = items.shape[-1]
+    valid = np.full(len(items), n) if n_valid is None else np.minimum(np.asarray(n_valid), n)
+    inside = np.arange(n)[None, :] < valid[:, None]
+    mean = np.where(inside, items, 0).sum(axis=-1, keepdims=True) / np.maximum(valid, 1)[:, None]
+    return np.max(np.where(inside, np.abs(items - mean), 0), axis=-1) >= SILENCE_PEAK
 
 
 @dataclass
