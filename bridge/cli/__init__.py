@@ -271,6 +271,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default")
     p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--layers", default="all", help="layers of the per-layer table: all, none, or a list like 1,3")
+    p.add_argument("--render-seconds", type=float, default=0.0,
+                   help="also dream this many seconds of noise whole, engine against baseline (e.g. 60; default off)")
+    p.add_argument("--render-layers", default=None, help="layers of the render comparison (default: the preset's)")
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")

@@ -631,6 +631,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _layer_list(text: str, option: str) -> list[int]:
+    """``"1,3"`` -> ``[1, 3]``; ``"none"`` -> ``[]``."""
+    if text.strip() == "none":
+        return []
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"{option} {text!r} must be all, none or layer numbers like 1,3") from None
+
+
 def cmd_bench(args) -> int:
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
@@ -638,7 +648,12 @@ def cmd_bench(args) -> int:
         raise ParameterError(f"--repeats {args.repeats} must be 1..1000")
     if not 0.05 <= args.seconds <= 60:  # NaN fails the comparison too
         raise ParameterError(f"--seconds {args.seconds:g} must be a number from 0.05 to 60")
-    report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
+    if not 0 <= args.render_seconds <= 3600:
+        raise ParameterError(f"--render-seconds {args.render_seconds:g} must be a number from 0 to 3600")
+    layers = None if args.layers == "all" else _layer_list(args.layers, "--layers")
+    render_layers = None if args.render_layers is None else _layer_list(args.render_layers, "--render-layers")
+    report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats,
+                       layers=layers, render_seconds=args.render_seconds, render_layers=render_layers)
     if args.json:
         print(json.dumps(report))
     else:
