@@ -158,9 +158,15 @@ class TorchBackend:
         from dreambridge.export.graphs import DreamStepGraph
 
         ardila = bool(selection.sparsity or selection.continuity)
-        key = (self._upto, ardila)
+        active = {i for i, w in enumerate(selection.layer_weights) if np.any(w)}
+        if ardila:
+            active.add(0)  # the Ardila terms add to layer 0's gradient
+        if self._upto is None:
+            active.add(self.model.n_layers - 1)  # the head's gradient adds to the last layer's
+        key = (self._upto, ardila, frozenset(active))
         if key not in self._graphs:
-            self._graphs[key] = DreamStepGraph(self.model, max_layer=self._upto, ardila=ardila, with_update=False)
+            self._graphs[key] = DreamStepGraph(self.model, max_layer=self._upto, ardila=ardila, with_update=False,
+                                               active=active, fused=True)
         layer_w = torch.from_numpy(np.concatenate(selection.layer_weights).astype(np.float32)).to(self.device)
         class_w = torch.from_numpy(np.asarray(selection.class_weights, dtype=np.float32)).to(self.device)
 
