@@ -275,6 +275,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--render-seconds", type=float, default=0.0,
                    help="also dream this many seconds of noise whole, engine against baseline (e.g. 60; default off)")
     p.add_argument("--render-layers", default=None, help="layers of the render comparison (default: the preset's)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="excerpts per batch of the end-to-end and render rows (default: the engine's own)")
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")

@@ -650,10 +650,13 @@ def cmd_bench(args) -> int:
         raise ParameterError(f"--seconds {args.seconds:g} must be a number from 0.05 to 60")
     if not 0 <= args.render_seconds <= 3600:
         raise ParameterError(f"--render-seconds {args.render_seconds:g} must be a number from 0 to 3600")
+    if args.batch is not None and not 1 <= args.batch <= 256:
+        raise ParameterError(f"--batch {args.batch} must be 1..256")
     layers = None if args.layers == "all" else _layer_list(args.layers, "--layers")
     render_layers = None if args.render_layers is None else _layer_list(args.render_layers, "--render-layers")
     report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats,
-                       layers=layers, render_seconds=args.render_seconds, render_layers=render_layers)
+                       layers=layers, render_seconds=args.render_seconds, render_layers=render_layers,
+                       batch_size=args.batch)
     if args.json:
         print(json.dumps(report))
     else:

@@ -177,7 +177,7 @@ def _layer_rows(net, card, params, layers, n, iterations, hop_s, useful, rate, r
     return rows
 
 
-def _render_rows(net, card, params, layers, seconds: float, plain_model) -> list[dict]:
+def _render_rows(net, card, params, layers, seconds: float, plain_model, batch_size=None) -> list[dict]:
     """``seconds`` of noise dreamed whole by the engine and by the baseline, per layer."""
     import torch
 
@@ -190,7 +190,7 @@ def _render_rows(net, card, params, layers, seconds: float, plain_model) -> list
     for layer in layers:
         p = params.replace(layer=layer, channel=-1)
         t0 = time.perf_counter()
-        Dreamer((net, card), p, device="cpu", backend="torch").process(noise, sr)
+        Dreamer((net, card), p, device="cpu", backend="torch", batch_size=batch_size).process(noise, sr)
         engine_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         pieces = []
@@ -207,7 +207,7 @@ def _render_rows(net, card, params, layers, seconds: float, plain_model) -> list
 
 
 def run_bench(model: str = "default", preset: str = "default", seconds: float = 1.0, repeats: int = 5,
-              layers=None, render_seconds: float = 0.0, render_layers=None) -> dict:
+              layers=None, render_seconds: float = 0.0, render_layers=None, batch_size: int | None = None) -> dict:
     """Time the engine against the baseline on this machine; see the module docstring.
 
     Parameters
@@ -224,6 +224,8 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
         Length of the whole-render comparison from noise (0: skipped).
     render_layers : list of int, optional
         Layers of the render comparison (default: the preset's layer).
+    batch_size : int, optional
+        Excerpts per batch of the end-to-end and render rows (default: the engine's own).
 
     Returns
     -------
@@ -301,7 +303,7 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
     onnx = _onnx_devices() if isinstance(net, RawAudioNet) else []  # the CREPE adapter is torch-only
     combos = [("torch", d) for d in devices] + [("onnx", d) for d in onnx]
     for backend_name, device in combos:
-        dreamer = Dreamer((net, card), params, device=device.type, backend=backend_name)
+        dreamer = Dreamer((net, card), params, device=device.type, backend=backend_name, batch_size=batch_size)
         x = dreamer.dsp.asarray(x0)
 
         def run():
@@ -317,7 +319,9 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
         results.append(r)
     render = []
     if render_seconds > 0:
-        render = _render_rows(net, card, params, list(render_layers or [preset_layer]), render_seconds, plain_model)
+        render = _render_rows(net, card, params, list(render_layers or [preset_layer]), render_seconds, plain_model,
+                              batch_size)
+    machine["batch_size"] = batch_size  # None: the engine's default per backend and device
     return {"machine": machine, "baseline": baseline, "naive": naive_row, "layers": layer_rows, "results": results,
             "render": render}
 
@@ -344,7 +348,8 @@ def format_report(report: dict) -> str:
     lines = [
         f"machine: {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
         f"fp32 matmul {m['matmul_gflops']} GFLOP/s"
-        + (f"; {m['gpu']} {m['gpu_matmul_gflops']} GFLOP/s" if "gpu" in m else ""),
+        + (f"; {m['gpu']} {m['gpu_matmul_gflops']} GFLOP/s" if "gpu" in m else "")
+        + (f"; engine batch {m['batch_size']}" if m.get("batch_size") else ""),
         f"model {base['model']}, preset {base['preset']}, {base['iterations']} iterations per "
         f"{base['excerpt_seconds']:g} s excerpt; baseline = the straightforward eager-torch loop",
     ]

@@ -27,7 +27,7 @@ def test_plain_dream_ascends_and_lowpasses(tiny_model, rng):
 
 def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     report = run_bench(model=str(tiny_model_dir), seconds=0.25, repeats=1, layers=[0, 2], render_seconds=1.5,
-                       render_layers=[1])
+                       render_layers=[1], batch_size=2)
     assert [r["layer"] for r in report["layers"]] == [0, 2]
     for r in report["layers"]:
         assert r["ms_per_iteration"] > 0 and r["baseline_ms_per_iteration"] > 0 and 0 < r["gemm_share"]
@@ -36,5 +36,6 @@ def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     (render,) = report["render"]
     assert render["layer"] == 1 and render["engine_s"] > 0 and render["baseline_s"] > 0
     assert report["baseline"]["backend"] == "torch-plain" and report["naive"]["backend"] == "torch-naive"
+    assert report["machine"]["batch_size"] == 2
     text = format_report(report)
-    assert "speed-up" in text and "render" in text
+    assert "speed-up" in text and "render" in text and "engine batch 2" in text
