@@ -294,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False) or os.environ.get("DREAMBRIDGE_DEBUG"))
+    from dreambridge.bridge.engine.pool import calm_openmp
+
+    calm_openmp()  # before any command loads torch: waiting OpenMP threads sleep (beside a busy DAW)
     from dreambridge.presets.fileutil import signal_cleanup
 
     with signal_cleanup():

@@ -301,13 +301,13 @@ def _local_results(settings: BatchSettings, todo: list, jobs: int, threads: int,
     """Dream ``todo`` here (``jobs`` 1) or in ``jobs`` processes of ``threads`` threads; yield
     results as files finish. A worker that dies fails its file, not the batch; a signal or
     Ctrl-C stops the workers at once (each removes its ``.part``)."""
-    if jobs <= 1 or len(todo) <= 1:
+    from dreambridge.bridge.engine.pool import plan_workers, process_pool
+
+    if plan_workers(jobs, threads)[0] <= 1 or len(todo) <= 1:  # one process: no pool, no second model load
         for job in todo:
             yield _dream_one(job, settings.subtype, progress=progress)
         return
     from concurrent.futures.process import BrokenProcessPool
-
-    from dreambridge.bridge.engine.pool import process_pool
 
     with process_pool(jobs, _worker_init, (settings,), threads=threads) as pool:
         futures = {pool.submit(_dream_one, job, settings.subtype): job for job in todo}
@@ -349,12 +349,16 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     import torch
     from tqdm import tqdm
 
-    from dreambridge.bridge.engine.pool import default_threads
+    from dreambridge.bridge.engine.pool import available_cores, default_threads, plan_workers
 
     # Output bits depend on the torch thread count (the input gradient's reductions), so it is part of the key:
     # --threads N, else 1 per Ray worker, else the cores shared out over --jobs (in-process files use the same).
     threads = settings.threads or (1 if executor is not None else default_threads(jobs))
     torch.set_num_threads(threads)
+    processes = plan_workers(jobs, threads)[0]
+    if executor is None and processes < jobs:
+        log(f"batch: --jobs {jobs} with {threads} thread(s) each would oversubscribe the {available_cores()} "
+            f"core(s); running {processes} process(es)")
     descriptor = descriptor_for(settings, _DREAMER, threads)
     if _RESOLVED.fx:
         descriptor["fx"] = _RESOLVED.fx
