@@ -271,6 +271,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default")
     p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--startup", action="store_true",
+                   help="instead: whole-process wall time of `dream` on a 1 s file and files/s of `batch` on 40 "
+                        "one-shots of 0.5 s (--repeats runs each, default 3 here)")
+    p.add_argument("--neighbours", type=int, default=None, metavar="N",
+                   help="instead: a --seconds render (default 10 here) beside N busy processes vs idle, per OpenMP "
+                        "wait policy (--repeats runs, default 3 here)")
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")
