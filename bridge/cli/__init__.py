@@ -274,6 +274,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup", action="store_true",
                    help="instead: whole-process wall time of `dream` on a 1 s file and files/s of `batch` on 40 "
                         "one-shots of 0.5 s (--repeats runs each, default 3 here)")
+    p.add_argument("--gpu", action="store_true",
+                   help="instead: x real time on CUDA (torch and onnx backends), distance to the CPU render, batch "
+                        "files/s on the GPU (--seconds, default 60 here)")
     p.add_argument("--neighbours", type=int, default=None, metavar="N",
                    help="instead: a --seconds render (default 10 here) beside N busy processes vs idle, per OpenMP "
                         "wait policy (--repeats runs, default 3 here)")

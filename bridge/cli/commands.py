@@ -632,7 +632,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.startup or args.neighbours is not None:
+    if args.startup or args.gpu or args.neighbours is not None:
         return _process_bench(args)
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
@@ -649,7 +649,7 @@ def cmd_bench(args) -> int:
 
 
 def _process_bench(args) -> int:
-    """``bench --startup`` / ``--neighbours N``: whole-process figures (``lab.procbench``)."""
+    """``bench --startup`` / ``--gpu`` / ``--neighbours N``: whole-process figures (``lab.procbench``)."""
     from dreambridge.bridge.lab import procbench
 
     repeats = args.repeats if args.repeats != 5 else 3  # 5 is the step bench's default; 3 whole processes here
@@ -658,6 +658,11 @@ def _process_bench(args) -> int:
     report = {}
     if args.startup:
         report["startup"] = procbench.startup_figures(args.model, args.preset, repeats=repeats)
+    if args.gpu:
+        seconds = args.seconds if args.seconds != 1.0 else 60.0
+        if not 0.05 <= seconds <= 3600:
+            raise ParameterError(f"--seconds {seconds:g} must be a number from 0.05 to 3600")
+        report["gpu"] = procbench.gpu_figures(args.model, args.preset, seconds, repeats)
     if args.neighbours is not None:
         if not 0 <= args.neighbours <= 64:
             raise ParameterError(f"--neighbours {args.neighbours} must be 0..64 busy processes")
@@ -671,6 +676,8 @@ def _process_bench(args) -> int:
     else:
         if "startup" in report:
             print(procbench.format_startup(report["startup"]))
+        if "gpu" in report:
+            print(procbench.format_gpu(report["gpu"]))
         if "neighbours" in report:
             print(procbench.format_neighbours(report["neighbours"]))
     return 0

@@ -6,6 +6,8 @@ sections time what a user waits for, each as ratios within one run:
 - ``startup``: the wall time of a whole ``dreambridge dream`` process on a 1 s file
   (imports, model load, the dream, the write), and the files per second of a whole
   ``dreambridge batch`` process on a folder of 0.5 s one-shots;
+- ``gpu``: x real time of the torch and onnxruntime backends on CUDA at a few batch sizes,
+  their distance to the CPU render, and ``batch`` files per second on the GPU;
 - ``neighbours``: a render beside busy processes at normal priority (a DAW and its UI,
   say) against the same render on the otherwise idle machine, for OpenMP's passive wait
   policy (dreambridge's default) and for the library default (spin, then sleep).
@@ -27,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["startup_figures", "neighbours_figures", "format_startup", "format_neighbours", "write_one_shots",
-           "render_seconds"]
+__all__ = ["startup_figures", "neighbours_figures", "gpu_figures", "format_startup", "format_neighbours",
+           "format_gpu", "write_one_shots", "render_seconds"]
 
 _CLI = [sys.executable, "-m", "dreambridge.bridge.cli"]
 BUSY_CODE = "while True: pass"  # a core-bound neighbour at normal priority
@@ -191,6 +193,90 @@ def format_neighbours(report: dict) -> str:
     lines = [f"{d['seconds']:g} s render beside {d['n_busy']} busy processes vs idle ({d['cores']} cores, "
              f"threads {d['threads']}; an even share of the cores: {d['fair_ratio']:.1f}x)"]
     for name, r in d["policies"].items():
-        lines.append(f"  OpenMP wait {name:8s}: {r['ratio']:.2f}x  (ratios {', '.join(f'{x:.2f}' for x in r['ratios'])};"
-                     f" idle {', '.join(f'{x:.2f}' for x in r['idle'])} s)")
+        ratios = ", ".join(f"{x:.2f}" for x in r["ratios"])
+        idle = ", ".join(f"{x:.2f}" for x in r["idle"])
+        lines.append(f"  OpenMP wait {name:8s}: {r['ratio']:.2f}x  (ratios {ratios}; idle {idle} s)")
+    return "\n".join(lines)
+
+
+def _snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    noise = float(np.sum((reference.astype(np.float64) - other) ** 2))
+    return float("inf") if noise == 0 else 10 * np.log10(float(np.sum(reference.astype(np.float64) ** 2)) / noise)
+
+
+def gpu_figures(model: str = "default", preset: str = "default", seconds: float = 60.0, repeats: int = 3,
+                batch_sizes=(32, 128), n_files: int = 40) -> dict:
+    """The GPU section: per backend (torch; onnxruntime when its CUDA provider loads) and
+    batch size, the x real time of a ``seconds`` render on CUDA (median of ``repeats``, after
+    a warm-up), the CPU render's distance to it (max |difference|, SNR in dB, on 2 s), and
+    the files per second of ``dreambridge batch --device cuda`` on ``n_files`` one-shots.
+
+    Raises
+    ------
+    DeviceError
+        Without a CUDA GPU.
+    """
+    import torch
+
+    from dreambridge.bridge.engine import Dreamer
+    from dreambridge.bridge.engine.schedule import resolve
+    from dreambridge.presets.errors import DeviceError, DreamError
+
+    if not torch.cuda.is_available():
+        raise DeviceError("bench --gpu needs a CUDA GPU; none is visible to torch on this machine")
+    params = resolve(preset, []).params
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal((1, int(44100 * seconds)))).astype(np.float32)
+    short = x[:, : 2 * 44100]
+    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "seconds": seconds,
+              "preset": preset, "runs": []}
+    cpu_ref = Dreamer(model, params, device="cpu").process(short, 44100)
+    for backend in ("torch", "onnx"):
+        for batch_size in batch_sizes:
+            row = {"backend": backend, "batch_size": batch_size}
+            try:
+                dreamer = Dreamer(model, params, device="cuda", backend=backend, batch_size=batch_size)
+            except DreamError as exc:  # onnxruntime without its CUDA provider
+                row["error"] = str(exc)
+                report["runs"].append(row)
+                break
+            dreamer.process(x[:, : int(44100 * params.excerpt_seconds * batch_size)], 44100)  # warm-up
+            timings = []
+            for _ in range(repeats):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                dreamer.process(x, 44100)  # returns numpy: the device work is done
+                timings.append(time.perf_counter() - t0)
+            gpu_short = dreamer.process(short, 44100)
+            row.update(seconds=timings, x_realtime=seconds / statistics.median(timings),
+                       max_abs_diff_to_cpu=float(np.max(np.abs(gpu_short - cpu_ref))),
+                       snr_to_cpu_db=_snr_db(cpu_ref, gpu_short))
+            report["runs"].append(row)
+    with tempfile.TemporaryDirectory(prefix="dreambridge-gpu-") as tmp:
+        write_one_shots(Path(tmp) / "shots", n_files, 0.5)
+        run = subprocess.run([*_CLI, "batch", str(Path(tmp) / "shots"), "-o", str(Path(tmp) / "out"), "--json",
+                              "--device", "cuda", "--model", str(model), "--preset", str(preset)],
+                             capture_output=True, text=True, timeout=1800)
+        if run.returncode == 0:
+            summary = json.loads(run.stdout)
+            report["batch_files_per_second_inside"] = len(summary["ok"]) / max(summary["wall_seconds"], 1e-9)
+        else:
+            report["batch_error"] = (run.stderr.strip().splitlines() or ["?"])[-1]
+    return report
+
+
+def format_gpu(report: dict) -> str:
+    """The GPU section as text."""
+    lines = [f"GPU {report['device']} (torch {report['torch']}), {report['seconds']:g} s at preset "
+             f"{report['preset']}:"]
+    for row in report["runs"]:
+        if "error" in row:
+            lines.append(f"  {row['backend']:5s}: {row['error']}")
+            continue
+        lines.append(f"  {row['backend']:5s} batch {row['batch_size']:4d}: {row['x_realtime']:8.1f}x real time; to the "
+                     f"CPU render: max |diff| {row['max_abs_diff_to_cpu']:.2e}, SNR {row['snr_to_cpu_db']:.1f} dB")
+    if "batch_files_per_second_inside" in report:
+        lines.append(f"  batch --device cuda: {report['batch_files_per_second_inside']:.1f} files/s after start-up")
+    else:
+        lines.append(f"  batch --device cuda: failed: {report.get('batch_error')}")
     return "\n".join(lines)
