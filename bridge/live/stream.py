@@ -317,13 +317,15 @@ class DreamStream:
         excerpt[:, :: max(1, self.n_excerpt // 64)] = 0.5  # not silence, or nothing is dreamed
         params = self.params_at(0.0)
         self.scheduler.dream([0], [excerpt], params)  # warm-up
+        budget = 1.0 / params.excerpts_per_second if self.round_robin else self.hop / self.sample_rate
         timings = []
         for _ in range(3):  # the median of three: one timing on a busy machine over-estimated the worker 2x
             t0 = time.perf_counter()
             self.scheduler.dream([0], [excerpt], params)
             timings.append(time.perf_counter() - t0)
-        seconds = sorted(timings)[1]
-        budget = 1.0 / params.excerpts_per_second if self.round_robin else self.hop / self.sample_rate
+            if timings[-1] > 2 * headroom * budget:  # clearly too slow: no need to wait for two more
+                break
+        seconds = sorted(timings)[len(timings) // 2]
         return seconds, budget, seconds <= headroom * budget
 
     def error(self):
