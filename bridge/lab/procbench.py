@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dreambridge.presets.errors import DreamError
+
 __all__ = ["startup_figures", "neighbours_figures", "gpu_figures", "format_startup", "format_neighbours",
            "format_gpu", "write_one_shots", "render_seconds"]
 
@@ -59,7 +61,7 @@ def _run(args: list, env=None, timeout: float = 900) -> float:
     seconds = time.perf_counter() - t0
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
-        raise RuntimeError(f"{' '.join(map(str, args[2:5]))} failed: {last}")
+        raise DreamError(f"dreambridge {args[3]} failed: {last}")
     return seconds
 
 
@@ -94,7 +96,7 @@ def startup_figures(model: str = "default", preset: str = "default", repeats: in
                                  capture_output=True, text=True, timeout=1800)
             batch.append(time.perf_counter() - t0)
             if run.returncode != 0:
-                raise RuntimeError(f"batch failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
+                raise DreamError(f"batch failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
             summary = json.loads(run.stdout)
             inside.append(len(summary["ok"]) / max(summary["wall_seconds"], 1e-9))
     return {"dream_file_seconds": dream_seconds, "dream_seconds": dream, "dream_median": statistics.median(dream),
@@ -133,7 +135,7 @@ def _render_child(model: str, preset: str, seconds: float, policy: str | None, t
             f"print(render_seconds({model!r}, {preset!r}, {seconds!r}, {threads!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
-        raise RuntimeError(f"render failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise DreamError(f"render failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -220,7 +222,7 @@ def gpu_figures(model: str = "default", preset: str = "default", seconds: float 
 
     from dreambridge.bridge.engine import Dreamer
     from dreambridge.bridge.engine.schedule import resolve
-    from dreambridge.presets.errors import DeviceError, DreamError
+    from dreambridge.presets.errors import DeviceError
 
     if not torch.cuda.is_available():
         raise DeviceError("bench --gpu needs a CUDA GPU; none is visible to torch on this machine")
