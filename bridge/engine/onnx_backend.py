@@ -58,8 +58,10 @@ def _session(source, device: str = "auto"):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = get_num_threads()
-    # Waiting threads sleep instead of spinning (as OMP_WAIT_POLICY=PASSIVE for torch): calm beside a busy DAW.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Waiting threads sleep instead of spinning, as torch's OpenMP threads do under OMP_WAIT_POLICY=PASSIVE (the
+    # engine's default, see pool.calm_openmp): calm beside a busy DAW. Any other policy keeps onnxruntime's spinning.
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(source, options, providers=onnx_providers(device))
