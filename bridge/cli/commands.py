@@ -642,6 +642,8 @@ def _layer_list(text: str, option: str) -> list[int]:
 
 
 def cmd_bench(args) -> int:
+    if args.startup or args.gpu or args.neighbours is not None:
+        return _process_bench(args)
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
     if args.repeats < 1 or args.repeats > 1000:
@@ -661,4 +663,39 @@ def cmd_bench(args) -> int:
         print(json.dumps(report))
     else:
         print(format_report(report))
+    return 0
+
+
+def _process_bench(args) -> int:
+    """``bench --startup`` / ``--gpu`` / ``--neighbours N``: whole-process figures (``lab.procbench``)."""
+    from dreambridge.bridge.lab import procbench
+
+    repeats = args.repeats if args.repeats != 5 else 3  # 5 is the step bench's default; 3 whole processes here
+    if not 1 <= repeats <= 100:
+        raise ParameterError(f"--repeats {args.repeats} must be 1..100")
+    report = {}
+    if args.startup:
+        report["startup"] = procbench.startup_figures(args.model, args.preset, repeats=repeats)
+    if args.gpu:
+        seconds = args.seconds if args.seconds != 1.0 else 60.0
+        if not 0.05 <= seconds <= 3600:
+            raise ParameterError(f"--seconds {seconds:g} must be a number from 0.05 to 3600")
+        report["gpu"] = procbench.gpu_figures(args.model, args.preset, seconds, repeats)
+    if args.neighbours is not None:
+        if not 0 <= args.neighbours <= 64:
+            raise ParameterError(f"--neighbours {args.neighbours} must be 0..64 busy processes")
+        seconds = args.seconds if args.seconds != 1.0 else 10.0
+        if not 0.05 <= seconds <= 600:
+            raise ParameterError(f"--seconds {seconds:g} must be a number from 0.05 to 600")
+        report["neighbours"] = procbench.neighbours_figures(args.model, args.preset, seconds, repeats,
+                                                            args.neighbours)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        if "startup" in report:
+            print(procbench.format_startup(report["startup"]))
+        if "gpu" in report:
+            print(procbench.format_gpu(report["gpu"]))
+        if "neighbours" in report:
+            print(procbench.format_neighbours(report["neighbours"]))
     return 0

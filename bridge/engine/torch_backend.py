@@ -206,6 +206,8 @@ class TorchDSP(ArrayOps):
         self._pocketfft = fft == "scipy" or (fft == "auto" and self.device.type == "cpu")
 
     def asarray(self, a: np.ndarray) -> torch.Tensor:
+        if self.device.type == "cuda":  # through pinned memory, queued: no host sync inside the dream loop
+            return torch.from_numpy(np.ascontiguousarray(a)).pin_memory().to(self.device, non_blocking=True)
         return torch.as_tensor(np.ascontiguousarray(a), device=self.device)
 
     def to_numpy(self, a: torch.Tensor) -> np.ndarray:
