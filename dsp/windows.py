@@ -2,12 +2,20 @@
 raised-cosine crossfades that join them.
 
 A signal is covered by excerpts of ``n_excerpt`` samples that start every ``hop =
-n_excerpt - n_fade`` samples from sample 0 and so overlap by ``n_fade`` samples. The layout
+n_excerpt - n_fade`` samples from sample 0 and so overlap by ``n_fade`` samples. The grid
 does not depend on the signal's length (the last excerpt may run past the end, zero
 padded), so a file dreamed offline and the same audio streamed live are cut into the same
 excerpts. Each excerpt is weighted by a flat-top window whose ends are sin^2 fades (the
 first excerpt has no fade-in), and the overlap-add is divided by the summed weights, which
 are 1 everywhere, so unchanged excerpts reconstruct the signal exactly.
+
+The signal's length only decides where the grid stops: an excerpt is dreamed when it starts
+before ``n_total - n_fade``. One that starts later would only cross-fade into the previous
+excerpt's fade-out (the rest of it is padding); without it the weights there are that
+fade-out alone, never 0 (``sin^2`` at half a sample from its end), and the division by the
+summed weights gives the previous excerpt at full level. A 1 s file at 1 s excerpts is one
+excerpt, not two. A stream dreams an excerpt once its last sample has arrived, so it starts
+before ``n_received - n_excerpt``, never among the dropped ones.
 """
 
 from __future__ import annotations
@@ -18,12 +26,14 @@ __all__ = ["excerpt_starts", "fade_window", "excerpt_weight"]
 
 
 def excerpt_starts(n_total: int, n_excerpt: int, n_fade: int) -> list[int]:
-    """Start sample of every excerpt that touches the first ``n_total`` samples."""
+    """Start sample of every excerpt a signal of ``n_total`` samples needs: those that start
+    before ``n_total - n_fade`` (and always the first), so the last one ends at or after
+    ``n_total``."""
     if n_excerpt <= 0:
         raise ValueError("n_excerpt must be positive")
     if not 0 <= n_fade < n_excerpt:
         raise ValueError(f"n_fade={n_fade} must be in 0..{n_excerpt - 1}")
-    return list(range(0, max(int(n_total), 1), n_excerpt - n_fade))
+    return list(range(0, max(int(n_total) - n_fade, 1), n_excerpt - n_fade))
 
 
 def fade_window(n_fade: int) -> np.ndarray:

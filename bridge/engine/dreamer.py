@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dreambridge.bridge.engine.loop import dream_loop
+from dreambridge.bridge.engine.loop import MAX_GRID_JITTER, dream_loop
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
@@ -29,6 +29,7 @@ ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short 
 # them; 24 dB left those parts 20-30 dB too quiet (envelope correlation 0.63 on a drum loop at learning_rate=1,
 # 0.96 at 48 dB).
 ENVELOPE_MAX_GAIN_DB = 48.0
+ONE_SHOT_STEPS = 20  # a one-shot is dreamed at m twentieths of an excerpt (Dreamer.one_shot_length)
 
 
 class Dreamer:
@@ -275,6 +276,23 @@ class Dreamer:
         n_excerpt = max(1, int(round(base.excerpt_seconds * sample_rate)))
         n_fade = min(int(round(base.crossfade_seconds * sample_rate)), n_excerpt - 1)
         return n_excerpt, n_fade, max(1, int(round(base.excerpt_seconds * self.sample_rate)))
+
+    def one_shot_length(self, n_total: int, sample_rate: int) -> int:
+        """Samples at ``sample_rate`` a signal of ``n_total`` samples (at most one excerpt) is
+        dreamed at: its length plus a guard of one stride period of the dreamed layer (at most the
+        grid jitter's ``MAX_GRID_JITTER``: the circular jitter wraps the tail onto the attack no
+        further), rounded up to ``m`` twentieths of the model-rate excerpt (at 1 s and 44.1 kHz a
+        multiple of 2205 = 3^2 5 7^2 samples: every FFT of the loop has prime factors of at most 19,
+        measured as fast per sample as 44,100, and one-shots of similar length share the loop's
+        cached tables and can be batched together)."""
+        n_excerpt, _, n_model = self.layout(sample_rate)
+        quantum = max(1, n_model // ONE_SHOT_STEPS)
+        guard = min(self._check(self.params_at(0.0)).stride_period, MAX_GRID_JITTER)
+        need = -(-int(n_total) * self.sample_rate // sample_rate) + guard
+        m = -(-need // quantum)
+        if m >= ONE_SHOT_STEPS:
+            return n_excerpt
+        return min(n_excerpt, max(int(n_total), int(round(m * quantum * sample_rate / self.sample_rate))))
 
     def dream_excerpts(self, excerpts: list[np.ndarray], indices: list[int], params: DreamParams,
                        sample_rate: int, n_valid: list[int] | None = None, levels=None) -> list[np.ndarray]:

@@ -67,6 +67,8 @@ class OverlapAdd:
         self.start = 0
 
     def add(self, k: int, wet: np.ndarray) -> None:
+        if wet.shape[1] < self.n_excerpt:  # a signal shorter than one excerpt, dreamed at its own length
+            wet = np.pad(wet, ((0, 0), (0, self.n_excerpt - wet.shape[1])))
         lo = k * self.hop - self.start
         hi = lo + self.n_excerpt
         if hi > self.acc.shape[1]:
@@ -132,8 +134,16 @@ class ExcerptScheduler:
         return k * self.hop
 
     def excerpt_count(self, n_total: int) -> int:
-        """Excerpts that touch the first ``n_total`` samples."""
+        """Excerpts a signal of ``n_total`` samples needs (``dsp.windows.excerpt_starts``)."""
         return len(excerpt_starts(n_total, self.n_excerpt, self.n_fade))
+
+    def excerpt_length(self, n_total: int) -> int:
+        """Samples each excerpt of a signal of ``n_total`` samples is dreamed at: ``n_excerpt``, or
+        for a signal shorter than one excerpt (a one-shot) its own length rounded up as the model
+        needs (``Dreamer.one_shot_length``), so a 0.5 s drum hit is not dreamed as 1 s, half padding."""
+        if n_total >= self.n_excerpt:
+            return self.n_excerpt
+        return min(self.n_excerpt, self.dreamer.one_shot_length(n_total, self.sample_rate))
 
     def params_for(self, k: int):
         """The parameters of excerpt ``k``: those in force at its start."""
@@ -154,7 +164,7 @@ class ExcerptScheduler:
         return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
 
     def add(self, k: int, wet: np.ndarray) -> None:
-        """Overlap-add the dreamed excerpt ``k``."""
+        """Overlap-add the dreamed excerpt ``k`` (a shorter one-shot excerpt is zero-padded)."""
         self._ola.add(k, wet)
 
     def finish(self, upto: int) -> np.ndarray:
@@ -172,6 +182,7 @@ class ExcerptScheduler:
         """
         t0 = time.perf_counter()
         n_excerpts = self.excerpt_count(n_total)
+        n_read = self.excerpt_length(n_total)
         k = 0
         while k < n_excerpts:
             params = self.params_for(k)
@@ -179,7 +190,7 @@ class ExcerptScheduler:
             while len(group) < group_size and group[-1] + 1 < n_excerpts and self.params_for(group[-1] + 1) == params:
                 group.append(group[-1] + 1)
             k = group[-1] + 1
-            excerpts = [read(self.start(j), self.start(j) + self.n_excerpt) for j in group]
+            excerpts = [read(self.start(j), self.start(j) + n_read) for j in group]
             n_valid = [min(self.n_excerpt, n_total - self.start(j)) for j in group]
             for j, wet in zip(group, self.dream(group, excerpts, params, n_valid)):
                 self.add(j, wet)

@@ -88,8 +88,9 @@ def dream_short_files(dreamer, items, subtype: str | None = None) -> list:
 
     ``items`` is a list of ``(input_path, output_path, pre_fx, post_fx)`` whose files share one
     rate and channel count and are at most one excerpt long (``dreamer.layout``). Each file is
-    its own excerpt 0, on the one excerpt grid (``ExcerptScheduler``), so every output is the
-    ``dream_file`` output up to the float rounding of a larger batch. Returns, per item, its
+    its own excerpt 0, on the one excerpt grid (``ExcerptScheduler``), dreamed at its own length
+    (``ExcerptScheduler.excerpt_length``; files of equal dream length share a batch), so every
+    output is the ``dream_file`` output up to the float rounding of a larger batch. Returns, per item, its
     :class:`RenderStats` or the :class:`DreamError` / ``OSError`` that failed it (the others go on).
     """
     import time
@@ -108,7 +109,7 @@ def dream_short_files(dreamer, items, subtype: str | None = None) -> list:
                 raise ValueError(f"{input_path} is longer than one excerpt; dream it with dream_file")
             reader = BlockReader(input_path, info, transform=pre_fx)
             try:
-                loaded.append((i, info, scheduler, reader(0, scheduler.n_excerpt)))
+                loaded.append((i, info, scheduler, reader(0, scheduler.excerpt_length(info.n_samples))))
             finally:
                 reader.close()
         except (DreamError, OSError) as exc:
@@ -116,10 +117,12 @@ def dream_short_files(dreamer, items, subtype: str | None = None) -> list:
     if loaded:
         if len({(info.sample_rate, info.n_channels) for _, info, _, _ in loaded}) > 1:
             raise ValueError("dream_short_files takes files of one rate and channel count")
-        first = loaded[0][2]
-        wets = first.dream([0] * len(loaded), [x for *_, x in loaded], first.params_for(0),
-                           [info.n_samples for _, info, _, _ in loaded])
-        for (i, info, scheduler, _), wet in zip(loaded, wets):
+        first, wets = loaded[0][2], {}
+        for n in sorted({x.shape[1] for *_, x in loaded}):  # one batch per dream length
+            same = [j for j, (*_, x) in enumerate(loaded) if x.shape[1] == n]
+            wets.update(zip(same, first.dream([0] * len(same), [loaded[j][3] for j in same], first.params_for(0),
+                                              [loaded[j][1].n_samples for j in same])))
+        for (i, info, scheduler, _), wet in zip(loaded, (wets[j] for j in range(len(loaded)))):
             output_path, post_fx = items[i][1], items[i][3]
             try:
                 fmt, file_subtype = output_format(output_path, info, subtype)

@@ -1,0 +1,68 @@
+"""The excerpt grid stops where the signal does; a one-shot is dreamed at its own length."""
+
+import numpy as np
+from signals import SR, music_like
+
+from dreambridge.bridge.engine.dreamer import Dreamer
+from dreambridge.bridge.engine.scheduler import BlockStream, ExcerptScheduler, finish_samples
+from dreambridge.presets import DreamParams
+
+FAST = DreamParams(iterations=2, learning_rate=0.3, excerpt_seconds=0.25, crossfade_seconds=0.03)
+
+
+def _render(dreamer, audio):
+    scheduler = ExcerptScheduler(dreamer, SR, audio.shape[0])
+    n_total, blocks = audio.shape[1], []
+
+    def read(start, stop):
+        block = audio[:, start : min(stop, n_total)]
+        return np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+
+    stats = scheduler.render(read, blocks.append, n_total)
+    return np.concatenate(blocks, axis=1), stats, scheduler
+
+
+def test_the_tail_excerpt_is_left_out_and_the_previous_one_ends_the_file(tiny_model, rng):
+    dreamer = Dreamer(tiny_model, FAST, device="cpu", batch_size=1)
+    n_excerpt, n_fade, _ = dreamer.layout(SR)
+    hop = n_excerpt - n_fade
+    audio = music_like(rng, (2 * hop + 500) / SR)  # excerpt 2 would start 500 samples before the end
+    out, stats, scheduler = _render(dreamer, audio)
+    assert stats.n_excerpts == 2 and out.shape == audio.shape
+    # past excerpt 1's fade-in only excerpt 1 sounds: the division by its fade-out weight gives it at full level
+    tail = np.pad(audio[:, hop:], ((0, 0), (0, n_excerpt - (audio.shape[1] - hop))))  # zero past the end
+    wet = scheduler.dream([1], [tail], n_valid=[audio.shape[1] - hop])[0]
+    assert np.array_equal(out[:, 2 * hop :], finish_samples(wet[:, hop : audio.shape[1] - hop]))
+    assert np.abs(out[:, 2 * hop :]).max() > 0.05  # control: it is sound, not silence
+
+
+def test_a_stream_is_the_render_of_what_it_received(tiny_model, rng):
+    """A stream flushed with zeros has received a longer signal, whose grid keeps the excerpt the
+    offline render of the file alone leaves out: they agree up to that excerpt's fade-in, and the
+    stream equals the offline render of the file with the flush's zeros, bit for bit."""
+    dreamer = Dreamer(tiny_model, FAST, device="cpu", batch_size=1)
+    n_excerpt, n_fade, _ = dreamer.layout(SR)
+    hop = n_excerpt - n_fade
+    audio = music_like(rng, (2 * hop + 500) / SR)
+    stream = BlockStream(dreamer, SR, 1)
+    flushed = np.pad(audio, ((0, 0), (0, stream.latency_samples + 512)))
+    streamed = np.concatenate([stream.process(flushed[:, i : i + 512]) for i in range(0, flushed.shape[1], 512)],
+                              axis=1)[:, stream.latency_samples : stream.latency_samples + audio.shape[1]]
+    offline = dreamer.process(audio, SR)
+    assert np.array_equal(streamed, dreamer.process(flushed, SR)[:, : audio.shape[1]])
+    assert np.array_equal(streamed[:, : 2 * hop], offline[:, : 2 * hop])
+    assert not np.array_equal(streamed, offline)  # control: the tail excerpt does sound in the stream
+
+
+def test_a_one_shot_is_dreamed_at_its_own_length(tiny_model, rng):
+    params = FAST.replace(excerpt_seconds=1.0, crossfade_seconds=0.1)
+    dreamer = Dreamer(tiny_model, params, device="cpu")
+    audio = music_like(rng, 0.3)
+    out, stats, scheduler = _render(dreamer, audio)
+    n_dream = scheduler.excerpt_length(audio.shape[1])
+    assert stats.n_excerpts == 1 and audio.shape[1] < n_dream < scheduler.n_excerpt // 2
+    padded = np.pad(audio, ((0, 0), (0, n_dream - audio.shape[1])))
+    wet = scheduler.dream([0], [padded], n_valid=[audio.shape[1]])[0]
+    assert np.array_equal(out, finish_samples(wet[:, : audio.shape[1]]))
+    assert np.array_equal(dreamer.process(audio, SR), out)  # the front-ends take the same path
+    assert scheduler.excerpt_length(scheduler.n_excerpt) == scheduler.n_excerpt  # control: a full excerpt

@@ -1,0 +1,41 @@
+"""The excerpt grid stops where the signal does: no excerpt that only dreams padding."""
+
+import numpy as np
+import pytest
+
+from dreambridge.dsp import windows
+
+N_EX, N_FADE = 44100, 4410
+
+
+@pytest.mark.parametrize("n_total", [1, 4410, 22050, 39690, 39691, 44100, 44101, 88200, 83790, 83791, 132300])
+def test_every_excerpt_is_needed_and_the_weights_never_reach_zero(n_total):
+    starts = windows.excerpt_starts(n_total, N_EX, N_FADE)
+    hop = N_EX - N_FADE
+    assert starts == [k * hop for k in range(len(starts))]  # the regular grid, whatever the length
+    assert starts[-1] + N_EX >= n_total  # the last one reaches the end
+    assert all(s < n_total - N_FADE for s in starts[1:])  # no excerpt only fades into the previous one's end
+    # the next one on the grid would have been needed only for the previous one's fade-out
+    assert starts[-1] + hop >= n_total - N_FADE
+    acc = np.zeros(starts[-1] + N_EX, dtype=np.float64)
+    for i, s in enumerate(starts):
+        acc[s : s + N_EX] += windows.excerpt_weight(N_EX, N_FADE, i == 0)
+    # the overlap-add divides by these: positive everywhere (the last fade-out's smallest value is
+    # sin^2(pi / 4 / n_fade) ~ 1.3e-7, far above the 1e-12 floor) and 1 up to the last fade-out
+    assert acc[:n_total].min() >= np.sin(np.pi / 4 / N_FADE) ** 2 * 0.99  # 0.99: float32 ramp rounding
+    assert np.allclose(acc[: min(n_total, starts[-1] + hop)], 1.0, atol=1e-6)  # float32 ramp rounding
+
+
+def test_a_file_of_one_excerpt_is_one_excerpt():
+    assert windows.excerpt_starts(N_EX, N_EX, N_FADE) == [0]  # was [0, 39690]: 0.1 s signal, 0.9 s padding
+    assert windows.excerpt_starts(N_EX // 2, N_EX, N_FADE) == [0]
+    assert windows.excerpt_starts(N_EX + 1, N_EX, N_FADE) == [0, N_EX - N_FADE]  # control: past one, two
+
+
+@pytest.mark.parametrize("n_received", [44100, 50000, 83790, 87000, 200000])
+def test_a_stream_never_dreams_an_excerpt_the_rule_drops(n_received):
+    """A stream dreams excerpt k once its last sample has arrived; those are all among the
+    excerpts the signal received so far needs, so only a close-time tail can be left out."""
+    hop = N_EX - N_FADE
+    streamed = [k * hop for k in range(n_received) if k * hop + N_EX <= n_received]
+    assert set(streamed) <= set(windows.excerpt_starts(n_received, N_EX, N_FADE))
