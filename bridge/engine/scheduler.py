@@ -206,7 +206,8 @@ class BlockStream:
 
     Each ``process(block)`` dreams every excerpt whose input is complete, then returns as
     many samples as it was given, delayed by ``latency_samples``: the output is the
-    offline render of the same audio, shifted, whatever the block sizes.
+    offline render of the audio received so far (flushing zeros included), shifted, whatever
+    the block sizes.
 
     Parameters
     ----------

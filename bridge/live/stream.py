@@ -6,7 +6,9 @@ dry signal where the worker has fallen behind, counting those samples as dropout
 worker thread dreams excerpts as soon as their input is complete, on the same regular
 grid as offline rendering (``dsp.windows``), with the same per-excerpt seeds and the same
 crossfades, so a stream and an offline render of the same audio and parameters are the
-same signal, delayed by ``latency_samples``.
+same signal, delayed by ``latency_samples`` (the audio the stream received: the zeros that flush
+a stream's tail are part of it, and keep an excerpt the render of the audio alone may leave out,
+one that would only cross-fade into its last ``n_fade`` samples; see ``dsp.windows``).
 
 Latency: an excerpt can start only when its last input sample has arrived, and the
 worker gets one hop to dream it, so ``latency_samples = n_excerpt + hop``
