@@ -339,7 +339,7 @@ def test_clap_in_a_small_host_equals_dream(tmp_path, plugin_dir, tiny_model_dir)
     if shutil.which("gcc") is None:
         pytest.skip("gcc missing (apt-get install gcc)")
     host = tmp_path / "clap_host"
-    source = Path(__file__).resolve().parents[3] / "hosts" / "clap_host.c"
+    source = Path(__file__).resolve().parents[2] / "hosts" / "clap_host.c"
     built = subprocess.run(["gcc", "-O1", "-I/usr/share/dpf/distrho/src", str(source), "-o", str(host), "-ldl"],
                            capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
