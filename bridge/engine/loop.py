@@ -90,6 +90,17 @@ def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.
 _cosines = lru_cache(maxsize=16)(smoothing_cosines)  # one table per (kernel, excerpt length)
 
 
+def _on(dsp, table):
+    return None if table is None else dsp.asarray(table)
+
+
+def _smoothing_responses(dsp, k: int, n: int, coef: float, iterations: int) -> list:
+    """The cascade kernel's rFFT response at each iteration (its sigma shrinks), on the device."""
+    cosines = dsp.asarray(_cosines(k, n))
+    return [dsp.matvec(cascade_kernel(k, smoothing_sigma(coef, i, iterations))[k // 2 :].astype(np.float32), cosines)
+            for i in range(iterations)]
+
+
 def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rate: int, callback=None, target=None,
                debug=None):
     """Run ``params.iterations`` dream steps on excerpts ``x`` ``[B, 1, N]`` (peak 1).
@@ -110,17 +121,21 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         target       x <- x + lr * ISTFT(M(target) * STFT(g))
     """
     n = x.shape[-1]
-    band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
+    band = dsp.cached(("band", n, sample_rate, params.lowpass_hz, params.highpass_hz),
+                      lambda: dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz)))
     offsets = offsets_for(rngs, params, getattr(selection, "stride_period", 1))
     lock = ref_power = None
     if params.envelope_lock > 0:
-        lock = dsp.asarray(lock_window(n, sample_rate))
+        lock = dsp.cached(("lock", n, sample_rate), lambda: dsp.asarray(lock_window(n, sample_rate)))
         ref_power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
-    notch = step_notch(n, sample_rate, tuple(getattr(selection, "grid_periods", ())), params.grid_notch_hz)
-    if notch is not None:
-        notch = dsp.asarray(notch)
+    periods = tuple(getattr(selection, "grid_periods", ()))
+    notch = dsp.cached(("notch", n, sample_rate, periods, params.grid_notch_hz),
+                       lambda: _on(dsp, step_notch(n, sample_rate, periods, params.grid_notch_hz)))
     k = params.smoothing_kernel
-    cosines = dsp.asarray(_cosines(k, n)) if k > 1 else None
+    smoothing = None
+    if k > 1:
+        smoothing = dsp.cached(("smoothing", k, n, params.smoothing_coef, params.iterations),
+                               lambda: _smoothing_responses(dsp, k, n, params.smoothing_coef, params.iterations))
     spectrum = dsp.rfft(x)
     stft_args = (params.n_fft, params.hop_length, params.win_length)
     target_mask = None
@@ -136,9 +151,8 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         objective, grad = backend.objective_and_grad(dsp.shift(x, shift), selection)
         grad = dsp.normalize(dsp.shift(grad, -shift), params.grad_norm)
         step = dsp.rfft(grad)
-        if cosines is not None:
-            kernel = cascade_kernel(k, smoothing_sigma(params.smoothing_coef, i, params.iterations))
-            step = step * dsp.matvec(kernel[k // 2 :].astype(np.float32), cosines)
+        if smoothing is not None:
+            step = step * smoothing[i]
         if notch is not None:
             step = step * notch
         if params.mode == "deepdream":

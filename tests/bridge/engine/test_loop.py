@@ -1,5 +1,6 @@
 """bridge/engine/loop.py: the dream iteration: gradient ascent, the in-loop filters, the envelope
-lock, the stride-grid notch and the DreamSound modes."""
+lock, the stride-grid notch and the DreamSound modes; every iteration stays on the device (no host
+round trip inside the loop)."""
 
 import numpy as np
 import pytest
@@ -119,3 +120,67 @@ def test_gradient_sonification(tiny_model, rng):
     dream = Dreamer(tiny_model, FAST_MODES, device="cpu").process(audio, SR)
     gradient = Dreamer(tiny_model, FAST_MODES.replace(output="gradient"), device="cpu").process(audio, SR)
     assert np.max(np.abs(gradient)) > 0.01 and np.corrcoef(gradient[0], dream[0])[0, 1] < 0.9
+
+
+# Every per-iteration feature that runs an op on the device: random offsets differing per excerpt (roll_each),
+# smoothing (a kernel per iteration), the grid notch, the envelope lock, gradient normalisation.
+PARAMS = DreamParams(layer=1, iterations=4, max_offset_samples=8, smoothing_kernel=9, envelope_lock=1.0,
+                     grid_notch_hz=12.0, lowpass_hz=9000.0, excerpt_seconds=0.25)
+# Tensor -> host conversions: each one waits for the device (a sync on CUDA).
+HOST_READS = ("item", "cpu", "numpy", "tolist", "__bool__", "__float__", "__int__", "__index__")
+
+
+def _loop_setup(model, device, params):
+    backend = TorchBackend(model, device)
+    dsp = TorchDSP(device)
+    selection = resolve_selection(params, model.layer_channels, model.n_classes,
+                                  [s.stride * (s.pool_stride or 1) for s in model.specs])
+    x = np.random.default_rng(0).standard_normal((3, 1, int(SR * params.excerpt_seconds))).astype(np.float32)
+    x /= np.abs(x).max(axis=-1, keepdims=True)
+    rngs = [np.random.default_rng([7, k]) for k in range(3)]
+    return backend, dsp, selection, dsp.asarray(x), rngs
+
+
+@pytest.mark.parametrize("mode", ["deepdream", "filter"])
+def test_no_host_reads_inside_the_loop(tiny_model, monkeypatch, mode):
+    """Counted on the CPU (the same code runs on CUDA): no tensor is read back to the host
+    between the first and the last iteration; numpy goes to the device only as inputs."""
+    params = PARAMS.replace(mode=mode)
+    backend, dsp, selection, x, rngs = _loop_setup(tiny_model[0], "cpu", params)
+    calls = {}
+    iterations = []
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, __name=name, __original=original, **kwargs):
+            if iterations:  # only inside the loop (after the first callback)
+                calls[__name] = calls.get(__name, 0) + 1
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    to_numpy = []
+    monkeypatch.setattr(TorchDSP, "to_numpy", lambda self, a: to_numpy.append(1) or a.detach().numpy())
+    out = dream_loop(backend, dsp, x, params, selection, rngs, SR,
+                     callback=lambda i, objective: iterations.append(i))
+    assert iterations == list(range(params.iterations))
+    iterations.clear()
+    assert calls == {} and to_numpy == []
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_loop_never_synchronises(tiny_model):
+    """CUDA's own sync detector: any host synchronisation inside the loop raises. The DreamSound filter modes
+    are left out: ``torch.istft`` checks its window envelope with an internal ``.item()`` (one sync per
+    iteration, inside torch, invisible to the CPU count above)."""
+    params = PARAMS
+    backend, dsp, selection, x, rngs = _loop_setup(tiny_model[0], "cuda", params)
+    dream_loop(backend, dsp, x, params, selection, rngs, SR)  # warm-up: cuDNN/cuFFT plans, pinned pool
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = dream_loop(backend, dsp, x, params, selection, rngs, SR)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out).all().item()
