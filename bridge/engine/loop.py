@@ -4,7 +4,11 @@ One iteration, in the order of Bisig & Wegner (section 3.4) with Ardila's option
 
     random temporal offset -> forward -> objective of the chosen layers/maps
     -> input gradient -> normalise (max | mean | std) -> cascade Gaussian smoothing
-    -> gradient step -> band filter (low-pass + DC blocker) -> renormalise (peak 1)
+    -> gradient step -> normalise the waveform (peak 1) -> band filter (low-pass + DC blocker)
+
+The band filter comes last, as in the paper ("1) gradient ascent [ending] 7) the waveform
+is normalised [...] 3) the waveform is low-pass filtered"): what the low-pass removes is
+not made up by a gain after it, so a low cutoff lowers the level as well as the brightness.
 
 The random offset is applied as *jitter*: the network hears the excerpt shifted, and the
 gradient is shifted back before the step, so the dream never drifts out of alignment with
@@ -13,11 +17,12 @@ the session however many iterations run.
 Smoothing, step and band filter are linear, so they run as one spectral update on the
 excerpt's rFFT ``X`` (kept between iterations)::
 
-    X <- (X + learning_rate * rfft(g) * S_i) * H ;  x = irfft(X) ;  x, X <- x / peak, X / peak
+    X <- X + learning_rate * rfft(g) * S_i ;  X <- X * H / peak(irfft(X)) ;  x = irfft(X)
 
 with ``S_i`` the circular cascade-kernel response of iteration ``i`` and ``H`` the band
-response: one rFFT and one inverse per iteration, ~1 ms for 1 s at 44.1 kHz, where a
-direct 101-tap low-pass convolution costs ~20 ms. The numpy references in
+response: one rFFT and two inverses per iteration (the first inverse finds the peak before
+the filter; one inverse took ~1 ms for 1 s at 44.1 kHz), where a direct 101-tap low-pass
+convolution costs ~20 ms. The numpy references in
 ``dreambridge.dsp`` define each step; the array ops come from a ``dsp`` object (torch
 tensors on the GPU/CPU, or numpy for the onnxruntime backend). This module imports neither.
 """
@@ -108,8 +113,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     ``rngs`` holds one ``numpy.random.Generator`` per excerpt. ``callback(i, objective)``
     is called after each iteration. ``target`` (``[B, 1, N]``) is the target sound of
     ``mode="target"``. ``debug`` (a dict) receives the last gradient and mask. Returns the
-    dreamed excerpts (or, with ``output="gradient"``, the last smoothed gradient),
-    peak-normalised.
+    dreamed excerpts, normalised to peak 1 before the band filter (after it their peak is lower
+    where the filter cut something, or a hair higher where it rings), or with
+    ``output="gradient"`` the last smoothed gradient at peak 1.
 
     DreamSound modes (``params.mode``), with ``g`` the normalised, smoothed gradient and
     ``M(s)`` the hard-cut mask of ``s``'s STFT magnitude (``dsp.stft.hard_cut_mask``)::
@@ -156,7 +162,7 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         if notch is not None:
             step = step * notch
         if params.mode == "deepdream":
-            spectrum = (spectrum + step * params.learning_rate) * band
+            spectrum = spectrum + step * params.learning_rate
         else:
             g = dsp.irfft(step, n)  # the smoothed gradient in time
             if params.mode in ("filter", "filter_add"):
@@ -169,9 +175,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
                 mask = target_mask
                 filtered = dsp.istft(mask * dsp.stft(g, *stft_args), *stft_args, n)
             if params.mode in ("filter", "filter_flip"):
-                spectrum = dsp.rfft(filtered) * band
+                spectrum = dsp.rfft(filtered)
             else:
-                spectrum = (spectrum + dsp.rfft(filtered) * params.learning_rate) * band
+                spectrum = spectrum + dsp.rfft(filtered) * params.learning_rate
             if debug is not None:
                 debug["mask"] = mask
         x = dsp.irfft(spectrum, n)
@@ -180,9 +186,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
             power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
             x = x * (ref_power / power) ** (0.5 * params.envelope_lock)
             spectrum = dsp.rfft(x)
-        peak = dsp.peak(x)
-        x = x / peak
-        spectrum = spectrum / peak
+        # normalise, then filter (the paper's order): the band filter's loss stays in the level
+        spectrum = spectrum * band / dsp.peak(x)
+        x = dsp.irfft(spectrum, n)
         if callback is not None:
             callback(i, objective)
     if debug is not None and grad is not None:
