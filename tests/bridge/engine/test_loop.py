@@ -135,7 +135,9 @@ HOST_READS = ("item", "cpu", "numpy", "tolist", "__bool__", "__float__", "__int_
 
 def _loop_setup(model, device, params):
     backend = TorchBackend(model, device)
-    dsp = TorchDSP(device)
+    # torch's FFT, as on CUDA: on a CPU the engine's pocketfft path views tensors as numpy arrays (zero copy,
+    # no device to wait for), which the host-read count below would count
+    dsp = TorchDSP(device, fft="torch")
     selection = resolve_selection(params, model.layer_channels, model.n_classes,
                                   [s.stride * (s.pool_stride or 1) for s in model.specs])
     x = np.random.default_rng(0).standard_normal((3, 1, int(SR * params.excerpt_seconds))).astype(np.float32)
