@@ -46,7 +46,7 @@ def test_host_example_matches_the_engine(exported, rng):
     weights[sum(channels[:layer]) : sum(channels[: layer + 1])] = 1.0 / channels[layer]
     x = (music_like(rng, 0.5)[0] * 0.5).astype(np.float32)
     # The host's loop: offsets -1..1 (one draw per iteration), gradient / max|gradient|, no
-    # smoothing, 12 kHz order-8 low-pass and 20 Hz order-2 DC blocker, renormalise, the input's level.
+    # smoothing, 12 kHz order-8 low-pass and 20 Hz order-2 DC blocker, normalise then low-pass (the paper's order), the input's level.
     params = DreamParams(layer=layer, channel=-1, iterations=4, learning_rate=0.04, max_offset_samples=1, jitter="fixed",
                          smoothing_kernel=1, grad_norm="max", lowpass_hz=12000.0, highpass_hz=20.0, excerpt_seconds=0.5,
                          crossfade_seconds=0.0, seed=3)
