@@ -1,4 +1,5 @@
-"""The excerpt grid stops where the signal does; a one-shot is dreamed at its own length."""
+"""bridge/engine/scheduler.py: the excerpt grid driven block by block (``process(..., reset=False)``); the grid
+stops where the signal does; a one-shot is dreamed at its own length."""
 
 import numpy as np
 from signals import SR, music_like
@@ -8,6 +9,16 @@ from dreambridge.bridge.engine.scheduler import BlockStream, ExcerptScheduler, f
 from dreambridge.presets import DreamParams
 
 FAST = DreamParams(iterations=2, learning_rate=0.3, excerpt_seconds=0.25, crossfade_seconds=0.03)
+
+
+def test_process_reset_false_reports_latency(tiny_model, rng):
+    audio = music_like(rng, 0.6)
+    dreamer = Dreamer(tiny_model, FAST, device="cpu")
+    out = dreamer.process(audio[:, :1000], SR, reset=False)
+    assert dreamer.latency_samples == int(0.25 * SR) + int(0.22 * SR)
+    assert not np.any(out)  # the first output samples are the latency's silence
+    dreamer.reset()
+    assert dreamer.latency_samples == 0
 
 
 def _render(dreamer, audio):
