@@ -22,7 +22,7 @@ from dreambridge.dsp.resample import resample
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK"]
+__all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK", "ONE_SHOT_STEPS"]
 
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
 # The follower's largest boost: a dream that gathers its energy into a few hits sits up to ~45 dB lower between
