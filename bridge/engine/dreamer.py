@@ -19,6 +19,7 @@ from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILE
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
+from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
 
@@ -312,6 +313,9 @@ class Dreamer:
                 wet = follow_envelope(wet, dry, params.envelope, window=window, max_gain_db=ENVELOPE_MAX_GAIN_DB)
             if highs is not None:
                 wet = wet + highs[i * n_channels : (i + 1) * n_channels]
+            if params.init == "noise" and n_fade > 0:
+                # each excerpt dreamed from its own noise: independent neighbours, crossfaded at equal power
+                wet = wet * uncorrelated_fade_gain(n_excerpt, n_fade, first=indices[i] == 0)
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
             out.append(wet.astype(np.float32))

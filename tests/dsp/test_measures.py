@@ -22,9 +22,13 @@ def test_noise_modulated_at_the_hop_pulses_and_steady_noise_does_not(rng):
     assert abs(hop_pulsing(pulsing, SR, HOP) - expected) < 0.02
     # steady noise: correlation 0 within ~3/sqrt(810 frame pairs) = 0.1
     assert abs(hop_pulsing(x, SR, HOP)) < 0.1
-    # control: a modulation with a period of two hops is a hop out of phase with itself: -expected
+    # control: a modulation with a period of two hops is a hop out of phase with itself: anti-correlated (each
+    # hop's mean taken out of a half cycle leaves a shape that measured -0.95; -0.5 is far from any pulse)
     other = x * (1 + depth * np.sin(2 * np.pi * t * SR / (2 * HOP)))
-    assert abs(hop_pulsing(other, SR, HOP) + expected) < 0.02  # as above
+    assert hop_pulsing(other, SR, HOP) < -0.5
+    # a level that steps from hop to hop (excerpts normalised apart) is no pulse: within 0.1 of 0 as steady noise
+    steps = np.repeat(10 ** (rng.uniform(-3, 3, 11) / 20), HOP)[: len(x)]
+    assert abs(hop_pulsing(x * steps, SR, HOP)) < 0.1
     assert np.isnan(hop_pulsing(x[: HOP], SR, HOP))  # shorter than two hops: no answer
 
 

@@ -1,0 +1,38 @@
+"""``report noise`` (issue 15, target 3): its numbers on a tiny model, its CLI, and that the atlas's
+settings differ from the paper's only by the step."""
+
+import numpy as np
+from conftest import run_cli
+
+from dreambridge.bridge.engine.dreamer import Dreamer
+from dreambridge.bridge.lab.atlas import atlas_params, paper_params
+from dreambridge.bridge.lab.noise import format_noise_report, noise_report
+from dreambridge.presets import DreamParams
+
+
+def test_noise_report_measures_both_settings(tiny_model_dir):
+    dreamer = Dreamer(str(tiny_model_dir), DreamParams(), device="cpu")
+    report = noise_report(dreamer, n_maps=3, iterations=2, seconds=0.1, layers=(1,), maps=(0,), excerpt_seconds=0.2)
+    assert set(report["settings"]) == {"atlas", "paper"}
+    for row in report["settings"].values():
+        pitch, joins = row["pitch"], row["joins"]
+        assert len(pitch["maps"]) == 3 and 0 <= pitch["flatness_median"] <= pitch["flatness_max"] <= 1
+        assert pitch["centroid_octaves"] >= 0 and pitch["seconds_per_map"] > 0
+        assert len(joins["maps"]) == 1 and np.isfinite(joins["pulsing_max"]) and np.isfinite(joins["click_db_max"])
+        assert set(row["met"]) == {"pitched", "centroid_spread", "no_pulsing", "no_clicks"}
+    assert report["settings"]["atlas"]["envelope_lock"] == 1.0 and report["settings"]["paper"]["envelope_lock"] == 0.0
+    assert report["time_ratio"] > 0
+    text = format_noise_report(report)
+    assert "| atlas |" in text and "| paper |" in text and "targets met" in text
+
+
+def test_atlas_settings_are_the_papers_with_another_step():
+    atlas, paper = atlas_params(200, 2.0, 0).to_dict(), paper_params(200, 2.0, 0).to_dict()
+    changed = {k for k in atlas if atlas[k] != paper[k]}
+    assert changed == {"learning_rate", "envelope_lock"}  # same noise, iterations, length, jitter, smoothing, filter
+    assert paper["learning_rate"] == 0.01 and paper["iterations"] == 200
+
+
+def test_report_noise_cli_refuses_a_missing_layer(tiny_model_dir):
+    proc = run_cli("report", "noise", "--model", tiny_model_dir, "--layers", "99")
+    assert proc.returncode != 0 and "--layers 99" in proc.stderr and "Traceback" not in proc.stderr
