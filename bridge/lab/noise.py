@@ -86,7 +86,8 @@ def noise_report(dreamer, n_maps: int = 32, iterations: int = 200, seconds: floa
            "excerpt_seconds": excerpt_seconds, "targets": TARGETS, "settings": {}}
     for name, base in settings.items():
         row = {"learning_rate": base.learning_rate, "envelope_lock": base.envelope_lock}
-        row.update(pitch=_pitch(dreamer, base, n_maps, progress), joins=_joins(dreamer, base, layers, maps, excerpt_seconds, progress))
+        row["pitch"] = _pitch(dreamer, base, n_maps, progress)
+        row["joins"] = _joins(dreamer, base, layers, maps, excerpt_seconds, progress)
         p, j = row["pitch"], row["joins"]
         row["met"] = {"pitched": p["flatness_max"] <= TARGETS["flatness_max"],
                       "centroid_spread": p["centroid_octaves"] >= TARGETS["centroid_octaves"],
