@@ -2,6 +2,7 @@
 settings differ from the paper's only by the step."""
 
 import numpy as np
+import pytest
 from conftest import run_cli
 
 from dreambridge.bridge.engine.dreamer import Dreamer
@@ -36,3 +37,26 @@ def test_atlas_settings_are_the_papers_with_another_step():
 def test_report_noise_cli_refuses_a_missing_layer(tiny_model_dir):
     proc = run_cli("report", "noise", "--model", tiny_model_dir, "--layers", "99")
     assert proc.returncode != 0 and "--layers 99" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_layer0_atlas_maps_converge_to_tones_at_the_atlas_settings(model_default):
+    """Target 3 on the shipped model: four layer-0 maps (the lowest and highest centroids of the 32 among them)
+    from the same noise, 200 iterations of 2 s: steady tones 3+ octaves apart; the paper's step leaves noise."""
+    from dreambridge.bridge.lab.analysis import INBAND_HZ, dream_map
+    from dreambridge.dsp.artefacts import centroid_spread_octaves
+    from dreambridge.dsp.features import feature_summary
+
+    dreamer = Dreamer(model_default, DreamParams(), device="cpu")
+    maps = (0, 5, 18, 24)  # 5 and 18: the highest (4.5 kHz) and lowest (375 Hz) centroids of the 32
+    for settings, pitched in ((atlas_params, True), (paper_params, False)):
+        base = settings(200, 2.0, 0)
+        found = [feature_summary(dream_map(dreamer, base.replace(layer=0, channel=m)), 44100, band_hz=INBAND_HZ)
+                 for m in maps]
+        flatness = [f["flatness_inband_mean"] for f in found]
+        if pitched:
+            assert max(flatness) <= 0.05, flatness  # the target; measured 0.0001-0.008 on these maps
+            # the target is 3 octaves; measured 3.59 (375 Hz to 4523 Hz)
+            assert centroid_spread_octaves([f["centroid_hz_mean"] for f in found]) >= 3.0
+        else:
+            assert min(flatness) > 0.2, flatness  # the control: still noise (median 0.345, max 0.465 over the 32)
