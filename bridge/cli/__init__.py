@@ -153,7 +153,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default")
     p.add_argument("--layers", type=int, nargs="*", default=None)
     p.add_argument("--maps", type=int, nargs="*", default=None)
-    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--iterations", type=int, default=200,
+                   help="steps per map (default 200; at the atlas's lr 0.1 with the envelope lock, layer-0 maps "
+                        "converge to tones; the paper's lr 0.01 needed 2000)")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
