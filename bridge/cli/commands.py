@@ -435,10 +435,11 @@ def _report_noise(args) -> int:
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import ATLAS_ITERATIONS
     from dreambridge.bridge.lab.noise import PULSE_LAYERS, PULSE_MAPS, format_noise_report, noise_report
 
     n_maps = 32 if args.maps is None else args.maps
-    iterations = 200 if args.iterations is None else args.iterations
+    iterations = ATLAS_ITERATIONS if args.iterations is None else args.iterations
     if n_maps < 2 or iterations < 1 or not 0 < args.seconds <= 600:
         raise ParameterError(f"report noise needs --maps >= 2 (got {n_maps}), --iterations >= 1 (got {iterations}) "
                              f"and 0 < --seconds <= 600 (got {args.seconds:g})")

@@ -23,16 +23,18 @@ from dreambridge.dsp.features import feature_summary
 from dreambridge.presets import DreamParams, schema
 from dreambridge.presets.fileutil import atomic_write_text
 
-__all__ = ["atlas_params", "paper_params", "ATLAS_LEARNING_RATE", "ATLAS_ENVELOPE_LOCK", "run_atlas", "write_page",
-           "run_sweep", "SWEEPABLE", "FEATURES"]
+__all__ = ["atlas_params", "paper_params", "ATLAS_ITERATIONS", "ATLAS_LEARNING_RATE", "ATLAS_ENVELOPE_LOCK",
+           "PAPER_ITERATIONS", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
 
 FEATURES = [("rms_mean", "loudness (RMS)"), ("centroid_hz_mean", "brightness (centroid, Hz)"),
             ("flatness_inband_mean", "noisiness (flatness 40 Hz-8 kHz)"), ("flux_mean", "roughness (flux)")]
 SWEEPABLE = {name: schema.FIELDS[name].type for name in schema.sweepable()}  # name -> type, from the schema
 
 
-ATLAS_LEARNING_RATE = 0.1  # 10x the paper's step: converged within 200 iterations (README, tuning log)
+ATLAS_ITERATIONS = 140  # the lock's 3 extra rFFTs per step cost 1.4x at layer 0: 140 steps take the paper's 200's time
+ATLAS_LEARNING_RATE = 0.14  # 14x the paper's step: converged within those 140 iterations (README, tuning log)
 ATLAS_ENVELOPE_LOCK = 1.0  # the noise's own flat contour: no map collapses into bursts at that step
+PAPER_ITERATIONS = 200  # the atlas's iterations until issue 15 (the paper ran 2000)
 
 _PRESET_KEYS = (
     "init",
@@ -62,11 +64,11 @@ def paper_params(iterations: int, seconds: float, seed: int, sample_rate: int = 
 
 
 def atlas_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
-    """The atlas's settings: the paper's, with a step that converges in its 200 iterations
-    (issue 15, target 3): ``learning_rate`` ``ATLAS_LEARNING_RATE`` (10x) and the envelope
-    lock, which keeps the starting noise's flat 23 ms contour after every step, so a map
-    cannot gather its energy into a few bursts (without it, 10x the step leaves a third of
-    the layer-0 maps as click trains) and has to become a steady sound."""
+    """The atlas's settings: the paper's, with a step that converges within
+    ``ATLAS_ITERATIONS`` (issue 15, target 3): ``learning_rate`` ``ATLAS_LEARNING_RATE`` and
+    the envelope lock, which keeps the starting noise's flat 23 ms contour after every step,
+    so a map cannot gather its energy into a few bursts (without it, 10x the step leaves a
+    third of the layer-0 maps as click trains) and has to become a steady sound."""
     return paper_params(iterations, seconds, seed, sample_rate).replace(
         learning_rate=ATLAS_LEARNING_RATE, envelope_lock=ATLAS_ENVELOPE_LOCK)
 
@@ -136,8 +138,9 @@ def _worker_map(args):
     return _dream_map(_WORKER["dreamer"], Path(out_dir), base, layer, channel, grid_hz)
 
 
-def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
-              progress=None, jobs: int = 1, model_spec=None, executor=None, settings=atlas_params) -> dict:
+def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = ATLAS_ITERATIONS, seconds: float = 2.0,
+              seed: int = 0, progress=None, jobs: int = 1, model_spec=None, executor=None,
+              settings=atlas_params) -> dict:
     """Dream the maps at ``settings(iterations, seconds, seed, rate)`` (``atlas_params``,
     or ``paper_params`` for the paper's own step); with ``jobs > 1`` (and ``model_spec``, a picklable model name,
     directory or ``(net, card)``), in that many processes. ``executor(model_spec, device,

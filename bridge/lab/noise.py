@@ -13,7 +13,8 @@ paper's (``atlas.paper_params``, the control):
 - **no crossfade clicks**: the loudest 5 ms in its crossfades stands at most
   ``TARGETS["click_db_max"]`` over the median level of the parts heard alone
   (``dsp.measures.crossfade_click_db``);
-- **no slower**: seconds per layer-0 map against the paper's settings in the same run.
+- **no slower**: seconds per layer-0 map against the paper's settings (the atlas until
+  issue 15: 200 iterations at lr 0.01) in the same run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 import numpy as np
 
 from dreambridge.bridge.lab.analysis import INBAND_HZ, dream_map
-from dreambridge.bridge.lab.atlas import atlas_params, paper_params
+from dreambridge.bridge.lab.atlas import ATLAS_ITERATIONS, PAPER_ITERATIONS, atlas_params, paper_params
 from dreambridge.dsp import artefacts, measures
 from dreambridge.dsp.features import feature_summary
 
@@ -71,21 +72,22 @@ def _joins(dreamer, base, layers, maps, excerpt_seconds: float, progress) -> dic
             "click_db_max": max((r["click_db"] for r in rows), default=float("nan"))}
 
 
-def noise_report(dreamer, n_maps: int = 32, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
+def noise_report(dreamer, n_maps: int = 32, iterations: int = ATLAS_ITERATIONS, seconds: float = 2.0, seed: int = 0,
                  layers=PULSE_LAYERS, maps=PULSE_MAPS, control: bool = True, excerpt_seconds: float = EXCERPT_SECONDS,
-                 progress=None) -> dict:
-    """Measure target 3 at the atlas's settings and (``control``) at the paper's: layer-0
-    maps ``0..n_maps-1`` dreamed from noise for ``iterations`` over ``seconds``, and
+                 paper_iterations: int = PAPER_ITERATIONS, progress=None) -> dict:
+    """Measure target 3 at the atlas's settings (``iterations``) and (``control``) at the
+    paper's (``paper_iterations``: the atlas until issue 15):
+    layer-0 maps ``0..n_maps-1`` dreamed from noise over ``seconds``, and
     ``maps`` of ``layers`` dreamed ``N_HOPS`` excerpts of ``excerpt_seconds`` long (the
     crossfade a tenth of that) for pulsing and clicks."""
     rate = dreamer.sample_rate
     settings = {"atlas": atlas_params(iterations, seconds, seed, rate)}
     if control:
-        settings["paper"] = paper_params(iterations, seconds, seed, rate)
+        settings["paper"] = paper_params(paper_iterations, seconds, seed, rate)
     out = {"model": dreamer.card.get("name", ""), "n_maps": n_maps, "iterations": iterations, "seconds": seconds,
            "excerpt_seconds": excerpt_seconds, "targets": TARGETS, "settings": {}}
     for name, base in settings.items():
-        row = {"learning_rate": base.learning_rate, "envelope_lock": base.envelope_lock}
+        row = {"iterations": base.iterations, "learning_rate": base.learning_rate, "envelope_lock": base.envelope_lock}
         row["pitch"] = _pitch(dreamer, base, n_maps, progress)
         row["joins"] = _joins(dreamer, base, layers, maps, excerpt_seconds, progress)
         p, j = row["pitch"], row["joins"]
@@ -103,19 +105,20 @@ def noise_report(dreamer, n_maps: int = 32, iterations: int = 200, seconds: floa
 def format_noise_report(report: dict) -> str:
     t = report["targets"]
     lines = [
-        f"model {report['model']}: {report['n_maps']} layer-0 maps dreamed from white noise, {report['iterations']} "
-        f"iterations, {report['seconds']:g} s; long dreams: {N_HOPS} excerpts of {report['excerpt_seconds']:g} s, "
+        f"model {report['model']}: {report['n_maps']} layer-0 maps dreamed from white noise, {report['seconds']:g} s; "
+        f"long dreams: {N_HOPS} excerpts of {report['excerpt_seconds']:g} s, "
         "crossfades a tenth of that",
         "",
-        f"| settings | lr | lock | layer-0 flatness max / median (<= {t['flatness_max']}) | maps pitched "
+        f"| settings | iterations | lr | lock | layer-0 flatness max / median (<= {t['flatness_max']}) | maps pitched "
         f"| centroid spread (>= {t['centroid_octaves']:g} oct) | hop pulsing max (<= {t['pulsing_max']}) "
         f"| crossfade click max (<= {t['click_db_max']:g} dB) | s per map |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["settings"].items():
         p, j = r["pitch"], r["joins"]
         lines.append(
-            f"| {name} | {r['learning_rate']:g} | {r['envelope_lock']:g} | {p['flatness_max']:.3f} / "
+            f"| {name} | {r['iterations']} | {r['learning_rate']:g} | {r['envelope_lock']:g} "
+            f"| {p['flatness_max']:.3f} / "
             f"{p['flatness_median']:.3f} | {p['n_pitched']}/{len(p['maps'])} | {p['centroid_octaves']:.2f} oct "
             f"| {j['pulsing_max']:+.2f} | {j['click_db_max']:+.1f} dB | {p['seconds_per_map']:.2f} |"
         )
@@ -127,5 +130,6 @@ def format_noise_report(report: dict) -> str:
         lines.append("  per long dream (layer:map pulsing / click dB): " + ", ".join(
             f"{m['layer']}:{m['channel']} {m['pulsing']:+.2f} / {m['click_db']:+.1f}" for m in r["joins"]["maps"]))
     if "time_ratio" in report:
-        lines.append(f"time per layer-0 map, atlas / paper settings: {report['time_ratio']:.2f}x (same run)")
+        lines.append(f"time per layer-0 map, atlas / paper settings: {report['time_ratio']:.2f}x "
+                     "(wall clock, same run)")
     return "\n".join(lines)
