@@ -13,7 +13,7 @@ paper's (``atlas.paper_params``, the control):
 - **no crossfade clicks**: the loudest 5 ms in its crossfades stands at most
   ``TARGETS["click_db_max"]`` over the median level of the parts heard alone
   (``dsp.measures.crossfade_click_db``);
-- **no slower**: seconds per layer-0 map against the paper's settings (the atlas until
+- **no slower**: CPU seconds per layer-0 map against the paper's settings (the atlas until
   issue 15: 200 iterations at lr 0.01) in the same run.
 """
 
@@ -40,14 +40,14 @@ N_HOPS = 6  # excerpts per long dream: 5 crossfades, 5 hop lags of the envelope
 
 def _pitch(dreamer, base, n_maps: int, progress) -> dict:
     rate = dreamer.sample_rate
-    rows, start = [], time.perf_counter()
+    rows, start = [], time.process_time()  # CPU time: a shared machine's load does not move it as it moves the wall
     for channel in range(min(n_maps, dreamer.layer_channels[0])):
         f = feature_summary(dream_map(dreamer, base.replace(layer=0, channel=channel)), rate, band_hz=INBAND_HZ)
         rows.append({"channel": channel, "flatness": f["flatness_inband_mean"], "centroid_hz": f["centroid_hz_mean"]})
         if progress:
             progress()
     flat = np.array([r["flatness"] for r in rows])
-    return {"maps": rows, "seconds_per_map": (time.perf_counter() - start) / max(len(rows), 1),
+    return {"maps": rows, "seconds_per_map": (time.process_time() - start) / max(len(rows), 1),
             "flatness_max": float(flat.max()), "flatness_median": float(np.median(flat)),
             "n_pitched": int(np.sum(flat <= TARGETS["flatness_max"])),
             "centroid_octaves": artefacts.centroid_spread_octaves([r["centroid_hz"] for r in rows])}
@@ -111,7 +111,7 @@ def format_noise_report(report: dict) -> str:
         "",
         f"| settings | iterations | lr | lock | layer-0 flatness max / median (<= {t['flatness_max']}) | maps pitched "
         f"| centroid spread (>= {t['centroid_octaves']:g} oct) | hop pulsing max (<= {t['pulsing_max']}) "
-        f"| crossfade click max (<= {t['click_db_max']:g} dB) | s per map |",
+        f"| crossfade click max (<= {t['click_db_max']:g} dB) | CPU s per map |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["settings"].items():
@@ -131,5 +131,5 @@ def format_noise_report(report: dict) -> str:
             f"{m['layer']}:{m['channel']} {m['pulsing']:+.2f} / {m['click_db']:+.1f}" for m in r["joins"]["maps"]))
     if "time_ratio" in report:
         lines.append(f"time per layer-0 map, atlas / paper settings: {report['time_ratio']:.2f}x "
-                     "(wall clock, same run)")
+                     "(CPU time, same run)")
     return "\n".join(lines)
