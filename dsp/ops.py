@@ -23,6 +23,18 @@ class ArrayOps:
     """The shared definitions; a subclass supplies the primitives for its array type."""
 
     TINY = TINY
+    MAX_CACHED = 64  # constant tables kept per ops object (a few excerpt lengths x presets)
+
+    def cached(self, key, make):
+        """``make()`` computed once per ``key`` on this ops object and kept: the constant
+        per-iteration tables (band, smoothing responses, lock window) already on the device,
+        so excerpt after excerpt reuses them bit for bit."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if key not in cache:
+            if len(cache) >= self.MAX_CACHED:
+                cache.clear()
+            cache[key] = make()
+        return cache[key]
 
     # -- the operations ------------------------------------------------------------------
     def normalize(self, g, mode: str):

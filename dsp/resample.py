@@ -5,7 +5,6 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
 __all__ = ["resample"]
 
@@ -21,5 +20,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int, axis: int = -1) -> np.n
         raise ValueError(f"sample rates must be positive (got {rate_in} -> {rate_out})")
     if rate_in == rate_out:
         return np.asarray(x, dtype=np.float32)
+    from scipy.signal import resample_poly  # 0.6 s to import: only when a file needs it
+
     g = gcd(rate_in, rate_out)
     return resample_poly(x, rate_out // g, rate_in // g, axis=axis).astype(np.float32)

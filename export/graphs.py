@@ -57,11 +57,19 @@ class DreamStepGraph(nn.Module):
     targeting; faster when only shallow layers are dreamed); ``ardila=False`` drops the
     sparsity/continuity terms (the exported graph then has fewer inputs); ``with_update=False``
     returns only ``gradient`` and ``loss`` (the engine takes its own step).
+
+    For the torch backend, which runs this module eagerly: ``active`` names the layers whose
+    weights may be non-zero (the others' mean-square terms are skipped; ``None``: all, as
+    exported), and ``fused=True`` uses torch's fused SiLU kernels (``silu`` forward,
+    ``silu_backward``) in place of the plain sigmoid ops an exported graph needs.
     """
 
-    def __init__(self, model: RawAudioNet, max_layer: int | None = None, ardila: bool = True, with_update: bool = True):
+    def __init__(self, model: RawAudioNet, max_layer: int | None = None, ardila: bool = True, with_update: bool = True,
+                 active=None, fused: bool = False):
         super().__init__()
         self.with_update = bool(with_update)
+        self.active = None if active is None else frozenset(int(layer) for layer in active)
+        self.fused = bool(fused)
         self.model = fold_batchnorm(model)
         self.n_used = model.n_layers if max_layer is None else int(max_layer) + 1
         self.with_head = max_layer is None
@@ -81,8 +89,11 @@ class DreamStepGraph(nn.Module):
             conv = block.conv
             inputs.append(h)
             z = _conv_forward(h, conv, self._poly_fwd[len(inputs) - 1])
-            sig = torch.sigmoid(z)
-            a = z * sig
+            if self.fused:
+                a, sig = F.silu(z), None
+            else:
+                sig = torch.sigmoid(z)
+                a = z * sig
             pre.append((z, sig))
             if block.pool_kernel:
                 a, idx = F.max_pool1d(
@@ -96,6 +107,9 @@ class DreamStepGraph(nn.Module):
         loss = None
         grads = []
         for l, a in enumerate(post):
+            if self.active is not None and l not in self.active:
+                grads.append(None)
+                continue
             w = layer_weights[self.offsets[l] : self.offsets[l] + self.channels[l]].view(1, -1, 1)
             n_frames = a.shape[-1]
             term = (w * a * a).mean(dim=-1).sum(dim=-1)
@@ -127,9 +141,12 @@ class DreamStepGraph(nn.Module):
             z, sig = pre[l]
             if pool_idx[l] is not None:
                 g = torch.zeros_like(z).scatter_add(-1, pool_idx[l], g)
-            dz = g * sig * (1.0 + z * (1.0 - sig))  # SiLU'(z)
+            if sig is None:
+                dz = torch.ops.aten.silu_backward(g, z)
+            else:
+                dz = g * sig * (1.0 + z * (1.0 - sig))  # SiLU'(z)
             dx = _conv_input_grad(dz, block.conv, self._poly_bwd[l], inputs[l])
-            g = dx if l == 0 else dx + grads[l - 1]
+            g = dx if l == 0 or grads[l - 1] is None else dx + grads[l - 1]
         gradient = g
         if not self.with_update:  # the engine's own step follows; skip the plain one
             return gradient, loss

@@ -4,9 +4,9 @@ This is what a C++ plugin, a Max/Pd external or another language does with an ex
 dream-step graph (``dreambridge export MODEL --dream-step -o step.onnx``). It reads the
 graph's metadata (sample rate, channel counts), and for each 1 s excerpt of each channel:
 peak-normalise, then per iteration run the graph on a randomly shifted copy, shift the
-gradient back, step by ``learning_rate * gradient / max|gradient|``, low-pass (12 kHz)
-and DC-block in the FFT domain, renormalise; finally restore the excerpt's level and
-crossfade excerpts. No torch, no dreambridge import::
+gradient back, step by ``learning_rate * gradient / max|gradient|``, normalise (peak 1),
+then low-pass (12 kHz) and DC-block in the FFT domain (the filter last, so what it cuts
+lowers the level); finally restore the excerpt's level and crossfade excerpts. No torch, no dreambridge import::
 
     python -m dreambridge.export.host_example step.onnx in.wav out.wav --layer 2 --iterations 10
 
@@ -50,8 +50,8 @@ def dream_excerpt(session, x, weights, n_classes, iterations, learning_rate, rng
         gradient = session.run(["gradient"], feed)[0][0, 0]
         gradient = np.roll(gradient, -shift)
         x = x + learning_rate * gradient / max(np.max(np.abs(gradient)), 1e-30)
+        x = x / max(np.max(np.abs(x)), 1e-30)
         x = np.fft.irfft(np.fft.rfft(x) * gain, n=len(x)).astype(np.float32)
-        x /= max(np.max(np.abs(x)), 1e-30)
     return x * min(level, 10 ** (-0.1 / 20))
 
 

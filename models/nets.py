@@ -195,6 +195,8 @@ def fold_batchnorm(model: RawAudioNet) -> RawAudioNet:
         return folded
     for block in folded.blocks:
         conv, bn = block.conv, block.bn
+        if isinstance(bn, nn.Identity):  # already folded: folding is idempotent
+            continue
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         with torch.no_grad():
             conv.weight.mul_(scale[:, None, None])

@@ -76,5 +76,8 @@ def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, p
     y = F.conv1d(grad_out, poly, padding=taps - 1)
     b, c_in = y.shape[0], poly.shape[0] // s
     full = y.reshape(b, s, c_in, -1).permute(0, 2, 3, 1).reshape(b, c_in, -1)
-    # The interleave ends at least stride samples short of padding + n_in at worst: pad, then slice.
+    if not torch.jit.is_tracing() and full.shape[-1] >= padding + n_in:
+        return full[..., padding : padding + n_in]  # eager, long enough: a view, no padded copy
+    # The interleave ends at least stride samples short of padding + n_in at worst: pad, then slice
+    # (shape arithmetic the exported graph keeps dynamic).
     return F.pad(full, (0, padding + s))[..., padding : padding + n_in]

@@ -276,6 +276,21 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default")
     p.add_argument("--seconds", type=float, default=1.0, help="excerpt length timed (default 1 s)")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--layers", default="all", help="layers of the per-layer table: all, none, or a list like 1,3")
+    p.add_argument("--render-seconds", type=float, default=0.0,
+                   help="also dream this many seconds of noise whole, engine against baseline (e.g. 60; default off)")
+    p.add_argument("--render-layers", default=None, help="layers of the render comparison (default: the preset's)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="excerpts per batch of the end-to-end and render rows (default: the engine's own)")
+    p.add_argument("--startup", action="store_true",
+                   help="instead: whole-process wall time of `dream` on a 1 s file and files/s of `batch` on 40 "
+                        "one-shots of 0.5 s (--repeats runs each, default 3 here)")
+    p.add_argument("--gpu", action="store_true",
+                   help="instead: x real time on CUDA (torch and onnx backends), distance to the CPU render, batch "
+                        "files/s on the GPU (--seconds, default 60 here)")
+    p.add_argument("--neighbours", type=int, default=None, metavar="N",
+                   help="instead: a --seconds render (default 10 here) beside N busy processes vs idle, per OpenMP "
+                        "wait policy (--repeats runs, default 3 here)")
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")
@@ -299,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(getattr(args, "debug", False) or os.environ.get("DREAMBRIDGE_DEBUG"))
+    from dreambridge.bridge.engine.pool import calm_openmp
+
+    calm_openmp()  # before any command loads torch: waiting OpenMP threads sleep (beside a busy DAW)
     from dreambridge.presets.fileutil import signal_cleanup
 
     with signal_cleanup():

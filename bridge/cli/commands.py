@@ -659,16 +659,71 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _layer_list(text: str, option: str) -> list[int]:
+    """``"1,3"`` -> ``[1, 3]``; ``"none"`` -> ``[]``."""
+    if text.strip() == "none":
+        return []
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"{option} {text!r} must be all, none or layer numbers like 1,3") from None
+
+
 def cmd_bench(args) -> int:
+    if args.startup or args.gpu or args.neighbours is not None:
+        return _process_bench(args)
     from dreambridge.bridge.lab.bench import format_report, run_bench
 
     if args.repeats < 1 or args.repeats > 1000:
         raise ParameterError(f"--repeats {args.repeats} must be 1..1000")
     if not 0.05 <= args.seconds <= 60:  # NaN fails the comparison too
         raise ParameterError(f"--seconds {args.seconds:g} must be a number from 0.05 to 60")
-    report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats)
+    if not 0 <= args.render_seconds <= 3600:
+        raise ParameterError(f"--render-seconds {args.render_seconds:g} must be a number from 0 to 3600")
+    if args.batch is not None and not 1 <= args.batch <= 256:
+        raise ParameterError(f"--batch {args.batch} must be 1..256")
+    layers = None if args.layers == "all" else _layer_list(args.layers, "--layers")
+    render_layers = None if args.render_layers is None else _layer_list(args.render_layers, "--render-layers")
+    report = run_bench(model=args.model, preset=args.preset, seconds=args.seconds, repeats=args.repeats,
+                       layers=layers, render_seconds=args.render_seconds, render_layers=render_layers,
+                       batch_size=args.batch)
     if args.json:
         print(json.dumps(report))
     else:
         print(format_report(report))
+    return 0
+
+
+def _process_bench(args) -> int:
+    """``bench --startup`` / ``--gpu`` / ``--neighbours N``: whole-process figures (``lab.procbench``)."""
+    from dreambridge.bridge.lab import procbench
+
+    repeats = args.repeats if args.repeats != 5 else 3  # 5 is the step bench's default; 3 whole processes here
+    if not 1 <= repeats <= 100:
+        raise ParameterError(f"--repeats {args.repeats} must be 1..100")
+    report = {}
+    if args.startup:
+        report["startup"] = procbench.startup_figures(args.model, args.preset, repeats=repeats)
+    if args.gpu:
+        seconds = args.seconds if args.seconds != 1.0 else 60.0
+        if not 0.05 <= seconds <= 3600:
+            raise ParameterError(f"--seconds {seconds:g} must be a number from 0.05 to 3600")
+        report["gpu"] = procbench.gpu_figures(args.model, args.preset, seconds, repeats)
+    if args.neighbours is not None:
+        if not 0 <= args.neighbours <= 64:
+            raise ParameterError(f"--neighbours {args.neighbours} must be 0..64 busy processes")
+        seconds = args.seconds if args.seconds != 1.0 else 10.0
+        if not 0.05 <= seconds <= 600:
+            raise ParameterError(f"--seconds {seconds:g} must be a number from 0.05 to 600")
+        report["neighbours"] = procbench.neighbours_figures(args.model, args.preset, seconds, repeats,
+                                                            args.neighbours)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        if "startup" in report:
+            print(procbench.format_startup(report["startup"]))
+        if "gpu" in report:
+            print(procbench.format_gpu(report["gpu"]))
+        if "neighbours" in report:
+            print(procbench.format_neighbours(report["neighbours"]))
     return 0

@@ -207,9 +207,11 @@ class Dreamer:
         return np.stack(out).astype(np.float32)
 
     def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None,
-                     target: np.ndarray | None = None, n_valid=None) -> np.ndarray:
+                     target: np.ndarray | None = None, n_valid=None, at_levels=None) -> np.ndarray:
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt);
-        ``n_valid[b]``: samples of item ``b`` that are signal (the rest pads past the end)."""
+        ``n_valid[b]``: samples of item ``b`` that are signal (the rest pads past the end);
+        ``at_levels[b]``: the peak item ``b`` is dreamed at, before the loop's band filter (default:
+        its own peak under the ceiling; -1 dBFS from noise or silence)."""
         p = params or self.params
         selection = self._check(p)
         if p.lowpass_hz >= self.sample_rate / 2:
@@ -230,6 +232,8 @@ class Dreamer:
             start = np.zeros_like(items)
             levels = np.full(len(items), db_to_gain(NOISE_PEAK_DB))
             active = np.ones(len(items), dtype=bool)
+        if at_levels is not None:
+            levels = np.minimum(np.asarray(at_levels, dtype=np.float64), ceiling)
         out = np.zeros_like(items, dtype=np.float32)
         if not np.any(active):
             return out
@@ -274,10 +278,12 @@ class Dreamer:
         return n_excerpt, n_fade, max(1, int(round(base.excerpt_seconds * self.sample_rate)))
 
     def dream_excerpts(self, excerpts: list[np.ndarray], indices: list[int], params: DreamParams,
-                       sample_rate: int, n_valid: list[int] | None = None) -> list[np.ndarray]:
+                       sample_rate: int, n_valid: list[int] | None = None, levels=None) -> list[np.ndarray]:
         """Dream excerpts ``(n_channels, n_excerpt)`` at ``sample_rate`` (excerpt ``indices``
         seed their random streams) and mix each with its dry input by ``params.mix``.
-        ``n_valid[i]``: samples of excerpt ``i`` inside the signal (default: all)."""
+        ``n_valid[i]``: samples of excerpt ``i`` inside the signal (default: all);
+        ``levels[i]``: ``(n_channels,)`` peaks excerpt ``i`` is dreamed at before the loop's band
+        filter (default: each channel's own peak; the round robin holds its buffer's level)."""
         n_channels, n_excerpt = excerpts[0].shape
         valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
         items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
@@ -295,7 +301,8 @@ class Dreamer:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
         scale = items.shape[-1] / n_excerpt
         item_valid = np.repeat([max(1, int(round(v * scale))) for v in valid], n_channels)
-        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target, item_valid)
+        item_levels = None if levels is None else np.concatenate([np.asarray(v, np.float64) for v in levels])
+        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target, item_valid, item_levels)
         highs = None
         if sample_rate != self.sample_rate:
             dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)

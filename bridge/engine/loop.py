@@ -4,7 +4,11 @@ One iteration, in the order of Bisig & Wegner (section 3.4) with Ardila's option
 
     random temporal offset -> forward -> objective of the chosen layers/maps
     -> input gradient -> normalise (max | mean | std) -> cascade Gaussian smoothing
-    -> gradient step -> band filter (low-pass + DC blocker) -> renormalise (peak 1)
+    -> gradient step -> normalise the waveform (peak 1) -> band filter (low-pass + DC blocker)
+
+The band filter comes last, as in the paper ("1) gradient ascent [ending] 7) the waveform
+is normalised [...] 3) the waveform is low-pass filtered"): what the low-pass removes is
+not made up by a gain after it, so a low cutoff lowers the level as well as the brightness.
 
 The random offset is applied as *jitter*: the network hears the excerpt shifted, and the
 gradient is shifted back before the step, so the dream never drifts out of alignment with
@@ -13,11 +17,12 @@ the session however many iterations run.
 Smoothing, step and band filter are linear, so they run as one spectral update on the
 excerpt's rFFT ``X`` (kept between iterations)::
 
-    X <- (X + learning_rate * rfft(g) * S_i) * H ;  x = irfft(X) ;  x, X <- x / peak, X / peak
+    X <- X + learning_rate * rfft(g) * S_i ;  X <- X * H / peak(irfft(X)) ;  x = irfft(X)
 
 with ``S_i`` the circular cascade-kernel response of iteration ``i`` and ``H`` the band
-response: one rFFT and one inverse per iteration, ~1 ms for 1 s at 44.1 kHz, where a
-direct 101-tap low-pass convolution costs ~20 ms. The numpy references in
+response: one rFFT and two inverses per iteration (the first inverse finds the peak before
+the filter; one inverse took ~1 ms for 1 s at 44.1 kHz), where a direct 101-tap low-pass
+convolution costs ~20 ms. The numpy references in
 ``dreambridge.dsp`` define each step; the array ops come from a ``dsp`` object (torch
 tensors on the GPU/CPU, or numpy for the onnxruntime backend). This module imports neither.
 """
@@ -90,6 +95,17 @@ def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.
 _cosines = lru_cache(maxsize=16)(smoothing_cosines)  # one table per (kernel, excerpt length)
 
 
+def _on(dsp, table):
+    return None if table is None else dsp.asarray(table)
+
+
+def _smoothing_responses(dsp, k: int, n: int, coef: float, iterations: int) -> list:
+    """The cascade kernel's rFFT response at each iteration (its sigma shrinks), on the device."""
+    cosines = dsp.asarray(_cosines(k, n))
+    return [dsp.matvec(cascade_kernel(k, smoothing_sigma(coef, i, iterations))[k // 2 :].astype(np.float32), cosines)
+            for i in range(iterations)]
+
+
 def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rate: int, callback=None, target=None,
                debug=None):
     """Run ``params.iterations`` dream steps on excerpts ``x`` ``[B, 1, N]`` (peak 1).
@@ -97,8 +113,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
     ``rngs`` holds one ``numpy.random.Generator`` per excerpt. ``callback(i, objective)``
     is called after each iteration. ``target`` (``[B, 1, N]``) is the target sound of
     ``mode="target"``. ``debug`` (a dict) receives the last gradient and mask. Returns the
-    dreamed excerpts (or, with ``output="gradient"``, the last smoothed gradient),
-    peak-normalised.
+    dreamed excerpts, normalised to peak 1 before the band filter (after it their peak is lower
+    where the filter cut something, or a hair higher where it rings), or with
+    ``output="gradient"`` the last smoothed gradient at peak 1.
 
     DreamSound modes (``params.mode``), with ``g`` the normalised, smoothed gradient and
     ``M(s)`` the hard-cut mask of ``s``'s STFT magnitude (``dsp.stft.hard_cut_mask``)::
@@ -110,17 +127,21 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         target       x <- x + lr * ISTFT(M(target) * STFT(g))
     """
     n = x.shape[-1]
-    band = dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz))
+    band = dsp.cached(("band", n, sample_rate, params.lowpass_hz, params.highpass_hz),
+                      lambda: dsp.asarray(_band(n, sample_rate, params.lowpass_hz, params.highpass_hz)))
     offsets = offsets_for(rngs, params, getattr(selection, "stride_period", 1))
     lock = ref_power = None
     if params.envelope_lock > 0:
-        lock = dsp.asarray(lock_window(n, sample_rate))
+        lock = dsp.cached(("lock", n, sample_rate), lambda: dsp.asarray(lock_window(n, sample_rate)))
         ref_power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
-    notch = step_notch(n, sample_rate, tuple(getattr(selection, "grid_periods", ())), params.grid_notch_hz)
-    if notch is not None:
-        notch = dsp.asarray(notch)
+    periods = tuple(getattr(selection, "grid_periods", ()))
+    notch = dsp.cached(("notch", n, sample_rate, periods, params.grid_notch_hz),
+                       lambda: _on(dsp, step_notch(n, sample_rate, periods, params.grid_notch_hz)))
     k = params.smoothing_kernel
-    cosines = dsp.asarray(_cosines(k, n)) if k > 1 else None
+    smoothing = None
+    if k > 1:
+        smoothing = dsp.cached(("smoothing", k, n, params.smoothing_coef, params.iterations),
+                               lambda: _smoothing_responses(dsp, k, n, params.smoothing_coef, params.iterations))
     spectrum = dsp.rfft(x)
     stft_args = (params.n_fft, params.hop_length, params.win_length)
     target_mask = None
@@ -136,13 +157,12 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
         objective, grad = backend.objective_and_grad(dsp.shift(x, shift), selection)
         grad = dsp.normalize(dsp.shift(grad, -shift), params.grad_norm)
         step = dsp.rfft(grad)
-        if cosines is not None:
-            kernel = cascade_kernel(k, smoothing_sigma(params.smoothing_coef, i, params.iterations))
-            step = step * dsp.matvec(kernel[k // 2 :].astype(np.float32), cosines)
+        if smoothing is not None:
+            step = step * smoothing[i]
         if notch is not None:
             step = step * notch
         if params.mode == "deepdream":
-            spectrum = (spectrum + step * params.learning_rate) * band
+            spectrum = spectrum + step * params.learning_rate
         else:
             g = dsp.irfft(step, n)  # the smoothed gradient in time
             if params.mode in ("filter", "filter_add"):
@@ -155,9 +175,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
                 mask = target_mask
                 filtered = dsp.istft(mask * dsp.stft(g, *stft_args), *stft_args, n)
             if params.mode in ("filter", "filter_flip"):
-                spectrum = dsp.rfft(filtered) * band
+                spectrum = dsp.rfft(filtered)
             else:
-                spectrum = (spectrum + dsp.rfft(filtered) * params.learning_rate) * band
+                spectrum = spectrum + dsp.rfft(filtered) * params.learning_rate
             if debug is not None:
                 debug["mask"] = mask
         x = dsp.irfft(spectrum, n)
@@ -166,9 +186,9 @@ def dream_loop(backend, dsp, x, params: DreamParams, selection, rngs, sample_rat
             power = abs(dsp.irfft(dsp.rfft(x * x) * lock, n)) + LOCK_FLOOR
             x = x * (ref_power / power) ** (0.5 * params.envelope_lock)
             spectrum = dsp.rfft(x)
-        peak = dsp.peak(x)
-        x = x / peak
-        spectrum = spectrum / peak
+        # normalise, then filter (the paper's order): the band filter's loss stays in the level
+        spectrum = spectrum * band / dsp.peak(x)
+        x = dsp.irfft(spectrum, n)
         if callback is not None:
             callback(i, objective)
     if debug is not None and grad is not None:

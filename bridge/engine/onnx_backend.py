@@ -19,7 +19,8 @@ from dreambridge.bridge.engine.selection import Selection
 from dreambridge.dsp.ops import NumpyOps
 from dreambridge.presets.errors import ModelLoadError, first_line
 
-__all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata", "set_num_threads"]
+__all__ = ["NumpyDSP", "OnnxBackend", "onnx_providers", "read_step_metadata", "set_num_threads",
+           "get_num_threads"]
 
 
 def onnx_providers(device: str = "auto") -> list[str]:
@@ -47,11 +48,20 @@ def set_num_threads(n_threads: int | None) -> None:
     _THREADS["intra_op"] = n_threads
 
 
+def get_num_threads() -> int:
+    """Threads of the onnxruntime sessions made from now on."""
+    return _THREADS["intra_op"] or os.cpu_count() or 1
+
+
 def _session(source, device: str = "auto"):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = _THREADS["intra_op"] or os.cpu_count() or 1
+    options.intra_op_num_threads = get_num_threads()
+    # Waiting threads sleep instead of spinning, as torch's OpenMP threads do under OMP_WAIT_POLICY=PASSIVE (the
+    # engine's default, see pool.calm_openmp): calm beside a busy DAW. Any other policy keeps onnxruntime's spinning.
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(source, options, providers=onnx_providers(device))

@@ -1,15 +1,47 @@
-"""The one process-pool set-up of the front-ends that dream files or maps in parallel.
+"""Thread settings and the one process-pool set-up of the front-ends that dream in parallel.
 
-Workers are spawned (never forked from a process that already holds torch threads), and
-each gets ``cpu_count // jobs`` torch threads before its own initializer runs, so
-``jobs`` processes share the machine instead of each claiming every core.
+Three rules keep dreambridge calm beside a busy DAW and never oversubscribe the cores:
+
+- OpenMP threads sleep when they wait (:func:`calm_openmp`, applied before torch loads):
+  torch's OpenMP pool otherwise spin-waits for cores it does not get, and a render beside
+  two busy processes ran ~5x slower than idle where the fair share of the CPU is 1.5x.
+- ``processes x threads <= cores`` (:func:`plan_workers`): ``batch --jobs`` and
+  ``atlas --jobs`` start at most as many workers as the threads they each get allow.
+- Workers are spawned (never forked from a process that already holds torch threads), and
+  each sets its torch and onnxruntime thread counts before its own initializer runs.
+
+The thread count never follows the load average: output bits depend on it (the input
+gradient's reductions), so a render must not change with what else the machine runs.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["process_pool", "default_threads"]
+__all__ = ["CALM_OPENMP", "calm_openmp", "available_cores", "default_threads", "plan_workers", "set_threads",
+           "thread_report", "process_pool"]
+
+# GNU OpenMP (torch's pip wheels, MKL's GNU threading layer) reads OMP_WAIT_POLICY when the library loads;
+# Intel's OpenMP (conda builds) reads KMP_BLOCKTIME. PASSIVE: a waiting thread sleeps instead of spinning.
+CALM_OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+
+
+def calm_openmp(environ=None) -> dict:
+    """Set :data:`CALM_OPENMP` in ``environ`` (default ``os.environ``) where the user has not
+    set them; return what was set. Effective only before torch (or onnxruntime) is imported;
+    spawned workers inherit it."""
+    environ = os.environ if environ is None else environ
+    added = {k: v for k, v in CALM_OPENMP.items() if k not in environ}
+    environ.update(added)
+    return added
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def default_threads(jobs: int = 1) -> int:
@@ -20,23 +52,60 @@ def default_threads(jobs: int = 1) -> int:
         cores = int(os.environ.get("OMP_NUM_THREADS", "") or 0)
     except ValueError:
         cores = 0
-    return max(1, (cores if cores > 0 else os.cpu_count() or 1) // max(1, jobs))
+    return max(1, (cores if cores > 0 else available_cores()) // max(1, jobs))
+
+
+def plan_workers(jobs: int, threads: int | None = None, cores: int | None = None) -> tuple[int, int]:
+    """``(processes, threads each)`` for ``jobs`` asked and ``threads`` per worker (None: the
+    cores shared out), with ``processes * threads <= cores`` (one process at least)."""
+    cores = cores or available_cores()
+    jobs = max(1, int(jobs))
+    if threads is None:
+        processes = min(jobs, cores)
+        return processes, max(1, cores // processes)
+    threads = max(1, int(threads))
+    return max(1, min(jobs, cores // threads)), threads
+
+
+def set_threads(threads: int) -> None:
+    """This process's torch and onnxruntime thread counts (sessions made from now on)."""
+    import torch
+
+    from dreambridge.bridge.engine.onnx_backend import set_num_threads
+
+    torch.set_num_threads(max(1, threads))
+    set_num_threads(max(1, threads))
+
+
+def thread_report() -> dict:
+    """What this process runs with: its pid, torch's intra-op threads, onnxruntime's setting
+    and the OpenMP wait policy (for tests and the bench)."""
+    import torch
+
+    from dreambridge.bridge.engine.onnx_backend import get_num_threads
+
+    return {"pid": os.getpid(), "torch_threads": torch.get_num_threads(), "onnx_threads": get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
 
 
 def _start_worker(threads: int, initializer, initargs) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, threads))
+    set_threads(threads)
     initializer(*initargs)
 
 
 def process_pool(jobs: int, initializer, initargs=(), threads: int | None = None):
-    """A ``ProcessPoolExecutor`` of ``jobs`` spawned workers, each running ``initializer(*initargs)``
-    once (after its torch thread count is set: ``threads``, default the cores shared out over
-    ``jobs``); use it as a context manager."""
+    """A ``ProcessPoolExecutor`` of spawned workers, each running ``initializer(*initargs)``
+    once after its thread counts are set; use it as a context manager.
+
+    ``jobs`` and ``threads`` (default: the cores shared out) go through :func:`plan_workers`:
+    a machine with fewer cores than ``jobs * threads`` gets fewer workers, never more threads
+    than cores. The executor's ``dreambridge_plan`` is the ``(processes, threads)`` chosen."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = threads or default_threads(jobs)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+    calm_openmp()
+    processes, threads = plan_workers(jobs, threads)
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(threads, initializer, tuple(initargs)))
+    pool.dreambridge_plan = (processes, threads)
+    return pool

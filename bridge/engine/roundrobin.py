@@ -16,6 +16,12 @@ render, a stream with ``realtime=False`` and a live loop on a fast enough machin
 same signal. Parameters are read at each ``n_k`` (automation, MIDI files, live control);
 ``method``, ``buffer_seconds``, ``excerpt_seconds`` and ``crossfade_seconds`` once, at 0.
 
+The buffer holds its level: every excerpt is dreamed at the peak its positions had at the
+start (-1 dBFS from noise or silence; the captured bar's own peak there with ``init="input"``),
+not at its current peak. The dream loop normalises before its low-pass (the paper's order),
+so what a low cutoff removes is heard as a lower level; measured from the excerpt's current
+peak instead, that loss would compound round after round and fade the buffer out.
+
 An excerpt whose buffer is silent dreams from silence (``init`` noise or silence), or stays
 silent (``init="input"``: a stem's rests stay rests). ``mix`` below 1 blends each dream with
 the buffer it started from, so it slows the accumulation.
@@ -90,6 +96,8 @@ class RoundRobin:
         self.init = base.init
         self.state = np.array(buffer, dtype=np.float32)
         self.n_channels, self.n_buffer = self.state.shape
+        # the level each position is dreamed at: the captured bar's, or the dream level
+        self._initial = self.state.copy() if self.init == "input" else None
         # the one excerpt grid: its excerpt length, hop, crossfade window and dreaming
         self.scheduler = ExcerptScheduler(dreamer, self.sample_rate, self.n_channels, params_at=self.params_at)
         n_excerpt = self.scheduler.n_excerpt
@@ -106,6 +114,12 @@ class RoundRobin:
         """Buffer positions of excerpt ``k`` (wrapping round the end)."""
         return (k * self.hop + np.arange(self.n_excerpt)) % self.n_buffer
 
+    def level(self, index: np.ndarray) -> np.ndarray:
+        """``(n_channels,)`` peaks the excerpt at buffer positions ``index`` is dreamed at."""
+        if self._initial is None:
+            return np.full(self.n_channels, db_to_gain(NOISE_PEAK_DB))
+        return np.max(np.abs(self._initial[:, index]), axis=-1)
+
     def step(self) -> tuple[int, int, np.ndarray]:
         """Dream excerpt ``k`` into the buffer; return ``(k, n_k, positions)``."""
         k, n_k = self.k, int(round(self._clock))
@@ -116,7 +130,7 @@ class RoundRobin:
         if silent and self.init == "input":
             wet = current  # a rest of the captured input stays a rest
         else:
-            wet = self.scheduler.dream([k], [current], _excerpt_params(params, silent))[0]
+            wet = self.scheduler.dream([k], [current], _excerpt_params(params, silent), levels=[self.level(index)])[0]
         self.state[:, index] = current * (1 - self.weight) + wet * self.weight
         self.k += 1
         self._clock += self.sample_rate / params.excerpts_per_second

@@ -143,13 +143,15 @@ class ExcerptScheduler:
         """The crossfade weight of excerpt ``k`` (``(n_excerpt,)`` float32; no fade-in for the first)."""
         return excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
 
-    def dream(self, indices: list[int], excerpts: list[np.ndarray], params=None, n_valid=None) -> list[np.ndarray]:
+    def dream(self, indices: list[int], excerpts: list[np.ndarray], params=None, n_valid=None,
+              levels=None) -> list[np.ndarray]:
         """Dream excerpts ``(n_channels, n_excerpt)``; ``indices`` seed their random streams.
 
         ``params`` defaults to ``params_for(indices[0])`` (callers group excerpts whose
-        parameters are equal); ``n_valid[i]``: samples of excerpt ``i`` inside the signal."""
+        parameters are equal); ``n_valid[i]``: samples of excerpt ``i`` inside the signal;
+        ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own)."""
         params = self.params_for(indices[0]) if params is None else params
-        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid)
+        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
 
     def add(self, k: int, wet: np.ndarray) -> None:
         """Overlap-add the dreamed excerpt ``k``."""

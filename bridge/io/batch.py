@@ -244,13 +244,21 @@ def dream_job(state, job: BatchJob, subtype, progress: bool = False) -> dict:
     try:
         pre, post = _chains(resolved)
         stats = dream_file(dreamer, job.input, job.output, subtype, progress=progress, pre_fx=pre, post_fx=post)
-        return {"input": job.input, "output": job.output, "ok": True, "seconds": time.perf_counter() - t0,
-                "audio_seconds": stats.n_samples / max(_sample_rate(job.input), 1),
-                "size": os.path.getsize(job.output), "sha256": sha256_file(job.output)}
-    except DreamError as exc:
-        return {"input": job.input, "output": job.output, "ok": False, "error": str(exc)}
-    except OSError as exc:  # disk full, folder gone or read-only: this file fails, the batch goes on
-        return {"input": job.input, "output": job.output, "ok": False, "error": f"{job.output}: {_os_error(exc)}"}
+        return _job_result(job, stats, time.perf_counter() - t0)
+    except (DreamError, OSError) as exc:
+        return _job_result(job, exc)
+
+
+def _job_result(job: BatchJob, outcome, seconds: float = 0.0) -> dict:
+    """The result record of one file: ``outcome`` is its ``RenderStats``, or the ``DreamError`` /
+    ``OSError`` (disk full, folder gone or read-only: this file fails, the batch goes on) that failed it."""
+    if isinstance(outcome, DreamError):
+        return {"input": job.input, "output": job.output, "ok": False, "error": str(outcome)}
+    if isinstance(outcome, OSError):
+        return {"input": job.input, "output": job.output, "ok": False, "error": f"{job.output}: {_os_error(outcome)}"}
+    return {"input": job.input, "output": job.output, "ok": True, "seconds": seconds,
+            "audio_seconds": outcome.n_samples / max(_sample_rate(job.input), 1),
+            "size": os.path.getsize(job.output), "sha256": sha256_file(job.output)}
 
 
 def _os_error(exc: OSError) -> str:
@@ -261,6 +269,50 @@ def _os_error(exc: OSError) -> str:
 
 def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
     return dream_job((_DREAMER, _RESOLVED), job, subtype, progress)
+
+
+def _short_groups(dreamer, todo: list) -> tuple[list, list]:
+    """``(groups, rest)``: on a GPU, the jobs whose input is one excerpt or shorter, grouped by
+    rate and channel count into batches of ``dreamer.batch_size`` excerpt-channels; every other
+    job (and every job on a CPU, where one excerpt at a time is the fastest and a batch would
+    move the output off ``dream``'s bits) is dreamed file by file."""
+    if dreamer.device_type != "cuda" or dreamer.params_at(0.0).method == "round_robin":
+        return [], list(todo)
+    import soundfile as sf
+
+    buckets, rest = {}, []
+    for job in todo:
+        try:
+            info = sf.info(job.input)
+        except Exception:  # an unreadable file fails on its own path, with its own message
+            rest.append(job)
+            continue
+        n_excerpt = dreamer.layout(info.samplerate)[0]
+        if info.frames > n_excerpt or info.channels < 1:
+            rest.append(job)
+        else:
+            buckets.setdefault((info.samplerate, info.channels), []).append(job)
+    groups = []
+    for (_, channels), jobs in buckets.items():
+        size = max(1, dreamer.batch_size // channels)
+        groups += [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    return groups, rest
+
+
+def _in_process(todo: list, subtype, progress: bool):
+    """Dream ``todo`` in this process: one-shots batched together on a GPU, the rest file by file."""
+    from dreambridge.bridge.io.files import dream_short_files
+
+    groups, rest = _short_groups(_DREAMER, todo)
+    for group in groups:
+        t0 = time.perf_counter()
+        items = [(job.input, job.output, *_chains(_RESOLVED)) for job in group]
+        outcomes = dream_short_files(_DREAMER, items, subtype)
+        seconds = (time.perf_counter() - t0) / len(group)
+        for job, outcome in zip(group, outcomes):
+            yield _job_result(job, outcome, seconds)
+    for job in rest:
+        yield _dream_one(job, subtype, progress=progress)
 
 
 def _sample_rate(path) -> int:
@@ -301,13 +353,12 @@ def _local_results(settings: BatchSettings, todo: list, jobs: int, threads: int,
     """Dream ``todo`` here (``jobs`` 1) or in ``jobs`` processes of ``threads`` threads; yield
     results as files finish. A worker that dies fails its file, not the batch; a signal or
     Ctrl-C stops the workers at once (each removes its ``.part``)."""
-    if jobs <= 1 or len(todo) <= 1:
-        for job in todo:
-            yield _dream_one(job, settings.subtype, progress=progress)
+    from dreambridge.bridge.engine.pool import plan_workers, process_pool
+
+    if plan_workers(jobs, threads)[0] <= 1 or len(todo) <= 1:  # one process: no pool, no second model load
+        yield from _in_process(todo, settings.subtype, progress)
         return
     from concurrent.futures.process import BrokenProcessPool
-
-    from dreambridge.bridge.engine.pool import process_pool
 
     with process_pool(jobs, _worker_init, (settings,), threads=threads) as pool:
         futures = {pool.submit(_dream_one, job, settings.subtype): job for job in todo}
@@ -349,12 +400,16 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     import torch
     from tqdm import tqdm
 
-    from dreambridge.bridge.engine.pool import default_threads
+    from dreambridge.bridge.engine.pool import available_cores, default_threads, plan_workers
 
     # Output bits depend on the torch thread count (the input gradient's reductions), so it is part of the key:
     # --threads N, else 1 per Ray worker, else the cores shared out over --jobs (in-process files use the same).
     threads = settings.threads or (1 if executor is not None else default_threads(jobs))
     torch.set_num_threads(threads)
+    processes = plan_workers(jobs, threads)[0]
+    if executor is None and processes < jobs:
+        log(f"batch: --jobs {jobs} with {threads} thread(s) each would oversubscribe the {available_cores()} "
+            f"core(s); running {processes} process(es)")
     descriptor = descriptor_for(settings, _DREAMER, threads)
     if _RESOLVED.fx:
         descriptor["fx"] = _RESOLVED.fx

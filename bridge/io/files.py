@@ -6,7 +6,7 @@ import numpy as np
 
 from dreambridge.bridge.io.audio import BlockReader, atomic_writer, output_format, probe
 
-__all__ = ["dream_file", "dream_to_file"]
+__all__ = ["dream_file", "dream_to_file", "dream_short_files"]
 
 
 def _progress_bar(total_samples: int, sample_rate: int, enabled: bool, desc: str):
@@ -80,3 +80,54 @@ def dream_to_file(
             return dreamer.render(read, sink, n_total, n_channels, rate, progress=update)
     finally:
         bar.close()
+
+
+def dream_short_files(dreamer, items, subtype: str | None = None) -> list:
+    """Dream files of one excerpt or less (one-shots) with their excerpts in one batch: on a GPU
+    a folder of one-shots then costs a few dream calls instead of one per file.
+
+    ``items`` is a list of ``(input_path, output_path, pre_fx, post_fx)`` whose files share one
+    rate and channel count and are at most one excerpt long (``dreamer.layout``). Each file is
+    its own excerpt 0, on the one excerpt grid (``ExcerptScheduler``), so every output is the
+    ``dream_file`` output up to the float rounding of a larger batch. Returns, per item, its
+    :class:`RenderStats` or the :class:`DreamError` / ``OSError`` that failed it (the others go on).
+    """
+    import time
+
+    from dreambridge.bridge.engine.scheduler import ExcerptScheduler, RenderStats
+    from dreambridge.presets.errors import DreamError
+
+    t0 = time.perf_counter()
+    results = [None] * len(items)
+    loaded = []  # (index, info, scheduler, excerpt)
+    for i, (input_path, _output, pre_fx, _post) in enumerate(items):
+        try:
+            info = probe(input_path)
+            scheduler = ExcerptScheduler(dreamer, info.sample_rate, info.n_channels)
+            if info.n_samples > scheduler.n_excerpt:
+                raise ValueError(f"{input_path} is longer than one excerpt; dream it with dream_file")
+            reader = BlockReader(input_path, info, transform=pre_fx)
+            try:
+                loaded.append((i, info, scheduler, reader(0, scheduler.n_excerpt)))
+            finally:
+                reader.close()
+        except (DreamError, OSError) as exc:
+            results[i] = exc
+    if loaded:
+        if len({(info.sample_rate, info.n_channels) for _, info, _, _ in loaded}) > 1:
+            raise ValueError("dream_short_files takes files of one rate and channel count")
+        first = loaded[0][2]
+        wets = first.dream([0] * len(loaded), [x for *_, x in loaded], first.params_for(0),
+                           [info.n_samples for _, info, _, _ in loaded])
+        for (i, info, scheduler, _), wet in zip(loaded, wets):
+            output_path, post_fx = items[i][1], items[i][3]
+            try:
+                fmt, file_subtype = output_format(output_path, info, subtype)
+                scheduler.add(0, wet)
+                block = scheduler.finish(info.n_samples)
+                with atomic_writer(output_path, info.sample_rate, info.n_channels, fmt, file_subtype) as write:
+                    write(post_fx(block, info.sample_rate) if post_fx is not None else block)
+                results[i] = RenderStats(info.n_samples, 1, (time.perf_counter() - t0) / len(loaded))
+            except (DreamError, OSError) as exc:
+                results[i] = exc
+    return results

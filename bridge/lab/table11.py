@@ -22,8 +22,8 @@ from dreambridge.presets import load_preset
 
 from dreambridge.bridge.engine.schedule import SequenceSchedule
 
-__all__ = ["TABLE11", "PAPER_FINDINGS", "LAYER_STEPS", "table11_schedule", "step_features", "table11_report",
-           "format_table11"]
+__all__ = ["TABLE11", "PAPER_FINDINGS", "LAYER_STEPS", "table11_schedule", "cutoff_run_schedule", "step_features",
+           "table11_report", "format_table11"]
 
 TABLE11 = {
     "max_offset_samples": [1, 16, 64, 128, 512],
@@ -48,14 +48,24 @@ INBAND_HIGH_HZ = 8000.0
 
 
 def table11_schedule(param: str | None = None, step_seconds: float = 20.0, preset: str = "bisig-exp2",
-                     **changes) -> SequenceSchedule:
-    """The schedule of one run: ``param`` through Table 11's values (``None``: the control)."""
+                     steps=(), **changes) -> SequenceSchedule:
+    """The schedule of one run: ``param`` through Table 11's values (``None``: the control), plus
+    any other ``(seconds, changes)`` ``steps``."""
     base = load_preset(preset).params.replace(init="noise", layer=0, channel=3, **changes)
-    steps = [(f * step_seconds, {"layer": layer, "channel": channel}) for f, layer, channel in LAYER_STEPS]
+    steps = list(steps) + [(f * step_seconds, {"layer": layer, "channel": channel})
+                           for f, layer, channel in LAYER_STEPS]
     if param is not None:
         steps += [((i + 1) * step_seconds, {param: value}) for i, value in enumerate(TABLE11[param])]
     steps.sort(key=lambda s: s[0])
     return SequenceSchedule(base, steps)
+
+
+def cutoff_run_schedule(cutoffs_hz, step_seconds: float = 20.0, seed: int = 0) -> SequenceSchedule:
+    """The cutoff run (``bisig-exp2-sequence``) with the low-pass at ``cutoffs_hz[i]`` from step
+    ``i + 1``: Table 11's order ``[2000, 4000, 8000, 12000, 16000]``, the reversed order, or one
+    cutoff held (``[2000] * 5``) as controls; the layer/map changes stay at the half steps."""
+    steps = [((i + 1) * step_seconds, {"lowpass_hz": float(c)}) for i, c in enumerate(cutoffs_hz)]
+    return table11_schedule(None, step_seconds, "bisig-exp2-sequence", steps=steps, seed=seed)
 
 
 def step_features(audio: np.ndarray, sample_rate: int, first_s: float, stop_s: float, lowpass_hz: float) -> dict:

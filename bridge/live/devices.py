@@ -180,6 +180,10 @@ def run_live(
         "excerpts": st.excerpts_dreamed,
         "callback_errors": st.callback_errors,
         "midi_messages": control.n_messages,
+        # the start-up check's estimate beside what the worker then measured, per excerpt dreamed
+        "check_seconds_per_excerpt": per_excerpt,
+        "measured_seconds_per_excerpt": st.busy_seconds / st.excerpts_dreamed if st.excerpts_dreamed else None,
+        "budget_seconds_per_excerpt": hop,
     }
 
 

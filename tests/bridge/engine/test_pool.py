@@ -1,0 +1,61 @@
+"""Thread settings: calm OpenMP before torch loads, and never more threads than cores."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, plan_workers, process_pool,
+                                            thread_report)
+
+
+def test_calm_openmp_sets_only_what_the_user_left_unset():
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    added = calm_openmp(environ)
+    assert environ["OMP_WAIT_POLICY"] == "ACTIVE"  # the user's choice wins
+    assert added == {"KMP_BLOCKTIME": "0"} and environ["KMP_BLOCKTIME"] == "0"
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_the_engine_calms_openmp_before_torch_loads(preset):
+    """Importing the engine sets the policy while torch is not loaded yet (libgomp reads it once, at load)."""
+    env = {k: v for k, v in os.environ.items() if k not in CALM_OPENMP}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = ("import os, sys; import dreambridge.bridge.engine; assert 'torch' not in sys.modules; "
+            "import torch; print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (preset or "PASSIVE")
+
+
+@pytest.mark.parametrize("jobs, threads, cores, expected", [
+    (1, None, 2, (1, 2)), (2, None, 2, (2, 1)), (4, None, 2, (2, 1)), (3, None, 8, (3, 2)),
+    (4, 2, 2, (1, 2)), (4, 1, 2, (2, 1)), (2, 4, 2, (1, 4)), (16, None, 16, (16, 1)),
+])
+def test_plan_never_oversubscribes(jobs, threads, cores, expected):
+    processes, each = plan_workers(jobs, threads, cores)
+    assert (processes, each) == expected
+    # more threads than cores only when one process was asked to run them (--threads N on purpose)
+    assert processes * each <= cores or processes == 1
+
+
+def _report():
+    return thread_report()
+
+
+def test_workers_run_with_the_planned_thread_counts():
+    """Real spawned workers of ``--jobs`` twice the cores: the pool has as many processes as cores, each
+    with cores // processes torch and onnxruntime threads, and the calm wait policy."""
+    cores = available_cores()
+    jobs = 2 * cores
+    with process_pool(jobs, int, ()) as pool:
+        processes, threads = pool.dreambridge_plan
+        reports = [f.result(timeout=300) for f in [pool.submit(_report) for _ in range(4 * jobs)]]
+    assert processes == min(jobs, cores) and processes * threads <= cores
+    assert len({r["pid"] for r in reports}) <= processes
+    assert {r["torch_threads"] for r in reports} == {threads}
+    assert {r["onnx_threads"] for r in reports} == {threads}
+    expected = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    assert {r["omp_wait_policy"] for r in reports} == {expected}
