@@ -12,7 +12,7 @@ judged on the promises, whatever the command:
   case's own check (exit code expected, channels kept, silence kept, ...) holds.
 
 ``python tests/hostile.py`` prints the totals (the README's "Reliability" table);
-``--json`` prints every case; ``--group N`` runs one group. ``tests/test_reliability.py``
+``--json`` prints every case; ``--group N`` runs one group. ``tests/bridge/test_cli.py``
 runs a sample of every group.
 """
 
@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,8 @@ import soundfile as sf
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-__all__ = ["Case", "CASES", "Outcome", "run_case", "run_all", "summarise", "CEILING"]
+__all__ = ["Case", "CASES", "Outcome", "run_case", "run_all", "summarise", "CEILING", "FAST", "Env", "tone", "wav", "corrupt",
+           "sha256_of", "part_files", "start_cli", "wait_for"]
 
 CEILING = 10 ** (-0.1 / 20)
 SR = 44100
@@ -661,6 +663,30 @@ def _moved_resume(f: Path, env: Env, argv):
 def _signal_case(f: Path, env: Env):
     """``dream`` on a 6 s input, long enough to be signalled while its ``.part`` file exists."""
     return _dream(f, wav(f / "in.wav", tone(6.0)), env=env)[:-6] + ["--set", "iterations=30"]
+
+
+# -- helpers of the robustness tests (the test files import them) ------------------------------
+def sha256_of(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def part_files(folder: Path) -> list:
+    return [p for p in Path(folder).rglob("*") if ".part" in p.name or p.name.endswith(".tmp")]
+
+
+def start_cli(args, **kw):
+    exe = shutil.which("dreambridge")
+    cmd = [exe, *map(str, args)] if exe else [sys.executable, "-m", "dreambridge.bridge.cli", *map(str, args)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for(pattern_folder: Path, pattern: str, proc, timeout=120.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if list(pattern_folder.rglob(pattern)):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 CASES = _cases()

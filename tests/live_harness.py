@@ -110,3 +110,19 @@ def estimate_delay(reference: np.ndarray, recording: np.ndarray, max_lag: int) -
     spec = np.fft.rfft(recording[:n], 2 * n) * np.conj(np.fft.rfft(reference, 2 * n))
     corr = np.fft.irfft(spec, 2 * n)[: max_lag + 1]
     return int(np.argmax(corr))
+
+
+def residual_db(reference, recording, t, delay, window, search=512):
+    """``(dB, lag)``: the energy of ``recording[t:t+window]`` minus ``reference`` at its best lag within
+    ``delay`` +-``search``, relative to the reference (-200: identical)."""
+    piece = recording[t : t + window].astype(np.float64)
+    lo = t - delay - search
+    if lo < 0:
+        return 0.0, delay
+    seg = reference[lo : t - delay + search + window].astype(np.float64)
+    corr = np.correlate(seg, piece, "valid")
+    energy = np.convolve(seg**2, np.ones(window), "valid")
+    k = int(np.argmax(corr / np.sqrt(np.maximum(energy, 1e-12))))
+    ref = seg[k : k + window]
+    db = 10 * np.log10(max(float(np.sum((piece - ref) ** 2) / max(np.sum(ref**2), 1e-12)), 1e-20))
+    return db, delay + search - k

@@ -146,3 +146,49 @@ def test_every_all_is_true():
         module = importlib.import_module(_module_name(path))
         missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
         assert not missing, f"{path.relative_to(ROOT)}: __all__ names {missing}, which it does not define"
+
+
+# -- the tests mirror the rooms: <room>/.../<module>.py is tested in tests/<room>/.../test_<module>.py ------
+TESTS = ROOT / "tests"
+# Test files of the project as a whole, not of one module.
+PROJECT_TESTS = {
+    "test_layout.py": "the package layout: rooms, import circles, __all__, this mirror",
+    "test_readme.py": "the README: parameter table, preset names, quick start, the paths it names",
+    "test_golden.py": "fixed renders through the whole engine, bit for bit",
+}
+# Modules with code but no test file of their own, and why (keep it short: prefer a small real test).
+UNTESTED: dict[str, str] = {}
+
+
+def _test_file_of(path: Path) -> Path:
+    """``bridge/engine/dreamer.py`` -> ``tests/bridge/engine/test_dreamer.py``; a package's ``__init__.py`` ->
+    ``test_<package>.py`` in its parent's test folder (``bridge/live/plugin/`` -> ``tests/bridge/live/test_plugin.py``)."""
+    rel = path.relative_to(ROOT)
+    if path.name == "__init__.py":
+        return TESTS / rel.parent.parent / f"test_{rel.parent.name}.py"
+    return TESTS / rel.parent / f"test_{path.stem}.py"
+
+
+def _has_code(path: Path) -> bool:
+    """Defines a function or class (not a re-exporting ``__init__``, a ``__main__`` stub or data only)."""
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return any(isinstance(node, defs) for node in ast.parse(path.read_text()).body)
+
+
+def test_every_test_file_mirrors_a_module():
+    mirrors = {_test_file_of(p): p for p in _sources() if _has_code(p)}
+    for path in sorted(TESTS.rglob("test_*.py")):
+        rel = path.relative_to(TESTS).as_posix()
+        if rel in PROJECT_TESTS:
+            continue
+        assert path in mirrors, (f"tests/{rel} mirrors no module with code: put its tests in tests/<room>/.../"
+                                 f"test_<module>.py of the module they test, or add it to PROJECT_TESTS with the reason")
+    assert all((TESTS / name).is_file() for name in PROJECT_TESTS), "PROJECT_TESTS names a file that is gone"
+
+
+def test_every_module_with_code_has_its_test_file():
+    missing = [p.relative_to(ROOT).as_posix() for p in _sources()
+               if _has_code(p) and not _test_file_of(p).is_file() and p.relative_to(ROOT).as_posix() not in UNTESTED]
+    assert not missing, f"modules without a test file (tests/<room>/.../test_<module>.py): {missing}"
+    stale = [m for m in UNTESTED if not (ROOT / m).is_file() or _test_file_of(ROOT / m).is_file()]
+    assert not stale, f"UNTESTED lists modules that are gone or now have tests: {stale}"

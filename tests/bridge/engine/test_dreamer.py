@@ -1,9 +1,112 @@
-"""``Dreamer``: excerpts dreamed from noise are independent, so they are crossfaded at equal power."""
+"""bridge/engine/dreamer.py: ``Dreamer`` end to end on the tiny model: seeds, alignment, channels,
+sample rates, batching, mix and octaves."""
 
 import numpy as np
+import pytest
+import torch
+from signals import SR, music_like, sine
 
 from dreambridge.bridge.engine.dreamer import Dreamer
 from dreambridge.presets import DreamParams
+
+FAST = DreamParams(iterations=3, excerpt_seconds=0.5, crossfade_seconds=0.05)
+
+
+def test_same_seed_same_dream_other_seed_other_dream(tiny_model, rng):
+    audio = music_like(rng, 1.2)
+    d = Dreamer(tiny_model, FAST, device="cpu")
+    a = d.process(audio, SR)
+    b = d.process(audio, SR)
+    assert np.array_equal(a, b)
+    d.set_params(FAST.replace(seed=7, max_offset_samples=50))
+    c = d.process(audio, SR)
+    d.set_params(FAST.replace(seed=8, max_offset_samples=50))
+    e = d.process(audio, SR)
+    assert not np.allclose(c, e)
+
+
+@pytest.mark.parametrize("n_channels, seconds", [(1, 0.3), (2, 1.37), (3, 0.51)])
+def test_output_is_aligned_finite_and_within_ceiling(tiny_model, rng, n_channels, seconds):
+    audio = music_like(rng, seconds, n_channels=n_channels) * 1.9  # peaks near 0.95
+    out = Dreamer(tiny_model, FAST, device="cpu").process(audio, SR)
+    assert out.shape == audio.shape and out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    assert np.max(np.abs(out)) <= 10 ** (-0.1 / 20) + 1e-7
+    assert not np.allclose(out, audio, atol=1e-3)
+
+
+def test_zero_iterations_is_identity_and_alignment_is_exact(tiny_model, rng):
+    audio = music_like(rng, 2.3, n_channels=2) * 0.9
+    out = Dreamer(tiny_model, FAST.replace(iterations=0), device="cpu").process(audio, SR)
+    # With nothing to dream, scheduling + crossfades must give back the input exactly
+    # (up to float32 rounding of the weight normalisation).
+    assert np.allclose(out, audio, atol=1e-6)
+
+
+def test_other_sample_rates_are_resampled_in_and_out(tiny_model):
+    tone = np.stack([sine(440.0, 1.3, 0.5, 48000)])
+    out = Dreamer(tiny_model, FAST.replace(iterations=0), device="cpu").process(tone, 48000)
+    assert out.shape == tone.shape
+    # Polyphase resampling 48k -> 44.1k -> 48k of a 440 Hz tone: ~1e-3 error, no delay.
+    assert np.allclose(out[:, 2000:-2000], tone[:, 2000:-2000], atol=3e-3)
+
+
+def test_batching_and_block_split_do_not_change_the_dream(tiny_model, rng, tmp_path):
+    from dreambridge.bridge.io.files import dream_file
+    from signals import write
+
+    audio = music_like(rng, 2.2, n_channels=2)
+    ref = Dreamer(tiny_model, FAST, device="cpu", batch_size=1).process(audio, SR)
+    for batch in (2, 5, 64):
+        out = Dreamer(tiny_model, FAST, device="cpu", batch_size=batch).process(audio, SR)
+        # Batched convolutions sum in another order: float32 differences ~1e-6, far below audibility.
+        assert np.allclose(out, ref, atol=2e-4), batch
+    path = write(tmp_path / "in.wav", audio, subtype="FLOAT")
+    dream_file(Dreamer(tiny_model, FAST, device="cpu", batch_size=3), path, tmp_path / "out.wav", progress=False)
+    import soundfile as sf
+
+    from_file, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
+    assert rate == SR and np.allclose(from_file.T, ref, atol=2e-4)
+
+
+def test_silence_stays_silence_and_noise_init_dreams(tiny_model):
+    silent = np.zeros((1, SR), dtype=np.float32)
+    assert not np.any(Dreamer(tiny_model, FAST, device="cpu").process(silent, SR))
+    noise = Dreamer(tiny_model, FAST.replace(init="noise"), device="cpu").process(silent, SR)
+    assert np.max(np.abs(noise)) > 0.5
+    zero = Dreamer(tiny_model, FAST.replace(init="silence"), device="cpu").process(silent, SR)
+    assert np.max(np.abs(zero)) > 0.5
+
+
+def test_mix_zero_is_dry(tiny_model, rng):
+    audio = music_like(rng, 1.0)
+    out = Dreamer(tiny_model, FAST.replace(mix=0.0), device="cpu").process(audio, SR)
+    assert np.allclose(out, audio, atol=1e-7)
+
+
+def test_identical_stereo_channels_stay_identical(tiny_model, rng):
+    mono = music_like(rng, 1.0)
+    out = Dreamer(tiny_model, FAST, device="cpu").process(np.concatenate([mono, mono]), SR)
+    assert np.allclose(out[0], out[1], atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_matches_cpu(tiny_model, rng):
+    audio = music_like(rng, 1.2)
+    cpu = Dreamer(tiny_model, FAST, device="cpu").process(audio, SR)
+    gpu = Dreamer(tiny_model, FAST, device="cuda").process(audio, SR)
+    # cuDNN vs oneDNN summation order and TF32 off by default for conv: ~1e-5 differences
+    assert np.allclose(cpu, gpu, atol=1e-3)
+
+
+def test_octaves_dream_at_several_time_scales(tiny_model, rng):
+    audio = music_like(rng, 1.2)
+    one = Dreamer(tiny_model, FAST, device="cpu").process(audio, SR)
+    d = Dreamer(tiny_model, FAST.replace(octaves=3, octave_scale=1.5), device="cpu")
+    three, again = d.process(audio, SR), d.process(audio, SR)
+    assert np.array_equal(three, again) and three.shape == audio.shape and np.isfinite(three).all()
+    assert np.abs(three - one).max() > 1e-3  # the coarse octaves changed what the full-scale loop started from
 
 
 def test_noise_excerpts_join_at_constant_power(tiny_model_dir):

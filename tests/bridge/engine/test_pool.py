@@ -1,4 +1,5 @@
-"""Thread settings: calm OpenMP before torch loads, and never more threads than cores."""
+"""bridge/engine/pool.py: thread settings: calm OpenMP before torch loads, never more threads than
+cores, the cores shared out over worker processes."""
 
 import os
 import subprocess
@@ -6,8 +7,17 @@ import sys
 
 import pytest
 
-from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, plan_workers, process_pool,
-                                            thread_report)
+from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, default_threads, plan_workers,
+                                            process_pool, thread_report)
+
+
+def test_default_threads_shares_the_cores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # torch reads it too: dream and batch agree
+    assert [default_threads(jobs) for jobs in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    for unset in ("", "junk", "0"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert default_threads(1) == available_cores()
+        assert default_threads(10_000) == 1
 
 
 def test_calm_openmp_sets_only_what_the_user_left_unset():
