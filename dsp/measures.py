@@ -13,6 +13,12 @@
   the roof of a sound) from one signal to another.
 - ``knob_spread``: how much more the outputs of different knob settings differ from each
   other than the outputs of different seeds (mean pairwise log-spectral distance ratio).
+- ``hop_pulsing``: correlation of a signal's loudness envelope with itself one excerpt hop
+  later: a dream that swells and dips with the excerpt grid scores near 1 (a noise
+  amplitude-modulated at the hop rate ~1), a steady or freely varying one near 0.
+- ``crossfade_click_db``: the loudest short moment inside the crossfades against the
+  typical (median) short-time level of the parts heard alone: a click or a burst at a
+  crossfade scores its level over the rest, a steady signal ~1 dB.
 """
 
 from __future__ import annotations
@@ -25,10 +31,13 @@ from .artefacts import log_spectral_distance
 from .features import frame
 
 __all__ = ["log_power_spectrogram", "eq_gain_residual", "welch_power", "grid_line_prominence", "grid_line_summary",
-           "band_share_change_db", "knob_spread", "mean_pairwise_distance", "MIN_GRID_HZ"]
+           "band_share_change_db", "knob_spread", "mean_pairwise_distance", "hop_pulsing", "crossfade_click_db",
+           "MIN_GRID_HZ", "PULSE_FRAME_SECONDS", "CLICK_WINDOW_SECONDS"]
 
 MIN_GRID_HZ = 30.0  # grids finer than this cannot be told from their neighbours in an 8 s Welch spectrum
 _TINY = 1e-20
+PULSE_FRAME_SECONDS = 0.01  # envelope frames of hop_pulsing: short against a 0.9 s hop, long enough to average noise
+CLICK_WINDOW_SECONDS = 0.005  # moving-RMS window of crossfade_click_db: a click is a few ms
 
 
 def log_power_spectrogram(x, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
@@ -143,3 +152,60 @@ def knob_spread(by_setting, by_seed, sample_rate: int) -> float:
     seeds = mean_pairwise_distance(by_seed, sample_rate)
     settings = mean_pairwise_distance(by_setting, sample_rate)
     return float(settings / seeds) if seeds > 0 else float("inf")
+
+
+def hop_pulsing(x, sample_rate: int, hop_samples: int, frame_seconds: float = PULSE_FRAME_SECONDS) -> float:
+    """Pearson correlation between the RMS envelope of ``x`` (frames of ``frame_seconds``,
+    less its mean over each hop) and the same envelope ``hop_samples`` later.
+
+    Removing each hop's mean leaves the shape *within* the hops: excerpts dreamed at
+    slightly different levels (each is peak-normalised) step up and down at random, which
+    is no pulse, and with a few excerpts would scatter the correlation by +-0.3.
+
+    A noise amplitude-modulated by ``1 + m sin(2 pi t / hop)`` scores
+    ``(m^2 / 2) / (m^2 / 2 + 1 / (2 n))`` with ``n`` samples per frame (~1); a steady noise
+    ~0 (within ``1 / sqrt(n_frames)``). NaN when the signal is shorter than two hops or its
+    envelope does not move.
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    n = max(1, int(round(frame_seconds * sample_rate)))
+    n_frames = len(x) // n
+    lag = int(round(hop_samples / n))
+    if lag < 2 or n_frames < 2 * lag:
+        return float("nan")
+    n_rows = n_frames // lag
+    env = np.sqrt(np.mean(x[: n_rows * lag * n].reshape(n_rows, lag, n) ** 2, axis=-1))
+    env = (env - env.mean(axis=1, keepdims=True)).reshape(-1)  # a level that differs from hop to hop is no pulse
+    a, b = env[:-lag], env[lag:]
+    if np.std(a) <= 0 or np.std(b) <= 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def crossfade_click_db(x, sample_rate: int, n_excerpt: int, n_fade: int,
+                       window_seconds: float = CLICK_WINDOW_SECONDS) -> float:
+    """Worst crossfade of ``x`` (excerpts of ``n_excerpt`` samples overlapping by ``n_fade``,
+    the scheduler's grid from sample 0): the largest moving RMS (``window_seconds``) inside
+    any crossfade, in dB over the median moving RMS of the parts heard alone.
+
+    A sine burst of amplitude ``A`` (at least one window long) inside a crossfade of a
+    noise of RMS ``s`` scores ``10 log10((A^2 / 2 + s^2) / s^2)``. NaN without a complete
+    crossfade or solo part.
+    """
+    from .normalize import rms_envelope
+
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    hop = n_excerpt - n_fade
+    if n_fade <= 0 or hop <= 0:
+        return float("nan")
+    env = rms_envelope(x[None, :], max(1, int(round(window_seconds * sample_rate))))[0]
+    fades, solos = [], []
+    for start in range(0, len(x), hop):
+        if start + hop <= len(x):
+            solos.append(env[start + (n_fade if start else 0) : start + hop])
+        if start + n_excerpt <= len(x):
+            fades.append(env[start + hop : start + n_excerpt].max())
+    if not fades or not solos:
+        return float("nan")
+    ref = np.median(np.concatenate(solos))
+    return float(20 * np.log10(max(max(fades), _TINY) / max(ref, _TINY)))

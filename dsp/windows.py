@@ -16,13 +16,18 @@ fade-out alone, never 0 (``sin^2`` at half a sample from its end), and the divis
 summed weights gives the previous excerpt at full level. A 1 s file at 1 s excerpts is one
 excerpt, not two. A stream dreams an excerpt once its last sample has arrived, so it starts
 before ``n_received - n_excerpt``, never among the dropped ones.
+
+That constant-gain crossfade is right for correlated neighbours (a dreamed input). Two
+*independent* excerpts (each dreamed from its own noise) add in power, not in amplitude:
+under the ``sin^2`` ramps their sum dips by 3 dB mid-fade, a pulse at every hop.
+``uncorrelated_fade_gain`` lifts the fades back to constant power.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["excerpt_starts", "fade_window", "excerpt_weight"]
+__all__ = ["excerpt_starts", "fade_window", "excerpt_weight", "uncorrelated_fade_gain"]
 
 
 def excerpt_starts(n_total: int, n_excerpt: int, n_fade: int) -> list[int]:
@@ -52,3 +57,18 @@ def excerpt_weight(n_excerpt: int, n_fade: int, first: bool) -> np.ndarray:
             w[:n_fade] = ramp
         w[-n_fade:] = ramp[::-1]
     return w
+
+
+def uncorrelated_fade_gain(n_excerpt: int, n_fade: int, first: bool) -> np.ndarray:
+    """Gain for an excerpt whose neighbours are independent of it: ``1 / sqrt(r^2 + (1 -
+    r)^2)`` over its fades (``r`` the ``sin^2`` ramp), 1 elsewhere. Both excerpts of a
+    crossfade carry the same gain there, so their weighted sum keeps the power of either
+    (equal power) instead of dipping 3 dB."""
+    g = np.ones(n_excerpt, dtype=np.float32)
+    if n_fade > 0:
+        ramp = fade_window(n_fade).astype(np.float64)
+        lift = (1.0 / np.sqrt(ramp**2 + (1.0 - ramp) ** 2)).astype(np.float32)
+        if not first:
+            g[:n_fade] = lift
+        g[-n_fade:] = lift[::-1]
+    return g

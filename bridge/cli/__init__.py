@@ -153,7 +153,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default")
     p.add_argument("--layers", type=int, nargs="*", default=None)
     p.add_argument("--maps", type=int, nargs="*", default=None)
-    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--iterations", type=int, default=140,
+                   help="steps per map (default 140: at the atlas's lr 0.14 with the envelope lock, layer-0 maps "
+                        "converge to tones in the time the paper's lr 0.01 took for 200; it needed 2000)")
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -180,7 +182,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("report", help="produce the README's measured tables")
-    p.add_argument("kind", choices=["artefacts", "findings", "stems", "variety", "table11"])
+    p.add_argument("kind", choices=["artefacts", "findings", "stems", "variety", "table11", "noise"])
     p.add_argument("--params", nargs="+", default=None, metavar="NAME",
                    help="table11: the Table 11 runs to dream (default: all six, beside the layers-only control)")
     p.add_argument("--step-seconds", type=float, default=20.0, help="table11: seconds per step (the paper: 20)")
@@ -191,11 +193,14 @@ def get_parser() -> argparse.ArgumentParser:
                    help="stems: also measure each preset's knob spread (maps, layers vs seeds) on the first N stems")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="findings: folder for the atlases and sweeps")
     p.add_argument("--model", default="default")
-    p.add_argument("--maps", type=int, default=6, help="feature maps per layer (default 6)")
-    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--maps", type=int, default=None,
+                   help="feature maps per layer (default 6; noise: layer-0 maps, default 32)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="default 100 (noise: the atlas's 140; its control keeps the paper's 200)")
     p.add_argument("--seconds", type=float, default=2.0)
-    p.add_argument("--layers", type=int, nargs="*", default=None)
-    p.add_argument("--seed", type=int, default=0, help="variety: noise seed of the dreams")
+    p.add_argument("--layers", type=int, nargs="*", default=None,
+                   help="layers to measure (noise: the layers dreamed long for hop pulsing and clicks, default 2 4 6)")
+    p.add_argument("--seed", type=int, default=0, help="variety, noise: noise seed of the dreams")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true")
 

@@ -372,6 +372,10 @@ def cmd_report(args) -> int:
     from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.bridge.lab.report import artefact_report, format_artefact_report
 
+    if args.kind == "noise":
+        return _report_noise(args)
+    args.maps = 6 if args.maps is None else args.maps
+    args.iterations = 100 if args.iterations is None else args.iterations
     if args.kind == "stems":
         from dreambridge.bridge.lab.report import format_stem_report, stem_report
 
@@ -424,6 +428,30 @@ def cmd_report(args) -> int:
             dreamer, args.maps, args.iterations, args.seconds, layers=args.layers, progress=bar.update
         )
     print(json.dumps(report, indent=1) if args.json else format_artefact_report(report))
+    return 0
+
+
+def _report_noise(args) -> int:
+    from tqdm import tqdm
+
+    from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.lab.atlas import ATLAS_ITERATIONS
+    from dreambridge.bridge.lab.noise import PULSE_LAYERS, PULSE_MAPS, format_noise_report, noise_report
+
+    n_maps = 32 if args.maps is None else args.maps
+    iterations = ATLAS_ITERATIONS if args.iterations is None else args.iterations
+    if n_maps < 2 or iterations < 1 or not 0 < args.seconds <= 600:
+        raise ParameterError(f"report noise needs --maps >= 2 (got {n_maps}), --iterations >= 1 (got {iterations}) "
+                             f"and 0 < --seconds <= 600 (got {args.seconds:g})")
+    dreamer = Dreamer(args.model, DreamParams(), device=args.device)
+    layers = PULSE_LAYERS if args.layers is None else args.layers
+    bad = [la for la in layers if not 0 <= la < len(dreamer.layer_channels)]
+    if bad:
+        raise ParameterError(f"--layers {bad[0]} is not a layer of this model (0..{len(dreamer.layer_channels) - 1})")
+    total = 2 * (min(n_maps, dreamer.layer_channels[0]) + len(layers) * len(PULSE_MAPS))
+    with tqdm(total=total, desc="noise", disable=args.json) as bar:
+        result = noise_report(dreamer, n_maps, iterations, args.seconds, args.seed, layers, progress=bar.update)
+    print(json.dumps(result, indent=1) if args.json else format_noise_report(result))
     return 0
 
 

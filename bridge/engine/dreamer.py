@@ -19,6 +19,7 @@ from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILE
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
+from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
 
@@ -298,7 +299,8 @@ class Dreamer:
                        sample_rate: int, n_valid: list[int] | None = None, levels=None) -> list[np.ndarray]:
         """Dream excerpts ``(n_channels, n_excerpt)`` at ``sample_rate`` (excerpt ``indices``
         seed their random streams) and mix each with its dry input by ``params.mix``.
-        ``n_valid[i]``: samples of excerpt ``i`` inside the signal (default: all);
+        ``n_valid[i]``: samples of the signal from excerpt ``i``'s start (default: the signal goes on
+        past it; at most the grid's excerpt length: the signal's last excerpt, see ``dsp.windows``);
         ``levels[i]``: ``(n_channels,)`` peaks excerpt ``i`` is dreamed at before the loop's band
         filter (default: each channel's own peak; the round robin holds its buffer's level)."""
         n_channels, n_excerpt = excerpts[0].shape
@@ -308,7 +310,7 @@ class Dreamer:
             n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
             items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
         seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
-        n_fade = self.layout(sample_rate)[1]
+        n_grid, n_fade, _ = self.layout(sample_rate)
         target = None
         if params.mode == "target":
             target = self._target_items(
@@ -337,6 +339,14 @@ class Dreamer:
                 wet = follow_envelope(wet, dry, params.envelope, window=window, max_gain_db=ENVELOPE_MAX_GAIN_DB)
             if highs is not None:
                 wet = wet + highs[i * n_channels : (i + 1) * n_channels]
+            if params.init == "noise" and n_fade > 0:
+                # each excerpt dreamed from its own noise: independent neighbours, crossfaded at equal power;
+                # on the grid's length (a one-shot's shorter excerpt is its start), and no lift on the
+                # fade-out of a signal's last excerpt (valid to its end): no neighbour fades in there
+                gain = uncorrelated_fade_gain(n_grid, n_fade, first=indices[i] == 0)
+                if n_valid is not None and valid[i] <= n_grid:
+                    gain[n_grid - n_fade :] = 1.0
+                wet = wet * gain[:n_excerpt]
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
             out.append(wet.astype(np.float32))

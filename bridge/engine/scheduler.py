@@ -158,7 +158,7 @@ class ExcerptScheduler:
         """Dream excerpts ``(n_channels, n_excerpt)``; ``indices`` seed their random streams.
 
         ``params`` defaults to ``params_for(indices[0])`` (callers group excerpts whose
-        parameters are equal); ``n_valid[i]``: samples of excerpt ``i`` inside the signal;
+        parameters are equal); ``n_valid[i]``: samples of the signal from excerpt ``i``'s start;
         ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own)."""
         params = self.params_for(indices[0]) if params is None else params
         return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
@@ -191,7 +191,7 @@ class ExcerptScheduler:
                 group.append(group[-1] + 1)
             k = group[-1] + 1
             excerpts = [read(self.start(j), self.start(j) + n_read) for j in group]
-            n_valid = [min(self.n_excerpt, n_total - self.start(j)) for j in group]
+            n_valid = [n_total - self.start(j) for j in group]  # past n_excerpt: the signal goes on
             for j, wet in zip(group, self.dream(group, excerpts, params, n_valid)):
                 self.add(j, wet)
             done = min(self.start(k) if k < n_excerpts else n_total, n_total)

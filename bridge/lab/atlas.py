@@ -23,12 +23,18 @@ from dreambridge.dsp.features import feature_summary
 from dreambridge.presets import DreamParams, schema
 from dreambridge.presets.fileutil import atomic_write_text
 
-__all__ = ["atlas_params", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
+__all__ = ["atlas_params", "paper_params", "ATLAS_ITERATIONS", "ATLAS_LEARNING_RATE", "ATLAS_ENVELOPE_LOCK",
+           "PAPER_ITERATIONS", "run_atlas", "write_page", "run_sweep", "SWEEPABLE", "FEATURES"]
 
 FEATURES = [("rms_mean", "loudness (RMS)"), ("centroid_hz_mean", "brightness (centroid, Hz)"),
             ("flatness_inband_mean", "noisiness (flatness 40 Hz-8 kHz)"), ("flux_mean", "roughness (flux)")]
 SWEEPABLE = {name: schema.FIELDS[name].type for name in schema.sweepable()}  # name -> type, from the schema
 
+
+ATLAS_ITERATIONS = 140  # the lock's 3 extra rFFTs per step cost 1.4x at layer 0: 140 steps take the paper's 200's time
+ATLAS_LEARNING_RATE = 0.14  # 14x the paper's step: converged within those 140 iterations (README, tuning log)
+ATLAS_ENVELOPE_LOCK = 1.0  # the noise's own flat contour: no map collapses into bursts at that step
+PAPER_ITERATIONS = 200  # the atlas's iterations until issue 15 (the paper ran 2000)
 
 _PRESET_KEYS = (
     "init",
@@ -36,6 +42,7 @@ _PRESET_KEYS = (
     "channel",
     "iterations",
     "learning_rate",
+    "envelope_lock",
     "max_offset_samples",
     "jitter",
     "smoothing_coef",
@@ -46,13 +53,24 @@ _PRESET_KEYS = (
 )
 
 
-def atlas_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
+def paper_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
     """Experiment 1's settings (white noise, offset 1, smoothing 0.5 / 9, lr 0.01, 12 kHz
     low-pass, or 0.45 x the rate for a model below 26.7 kHz such as CREPE's 16 kHz) on the
-    shipped engine (DC blocker, grid jitter)."""
+    shipped engine (DC blocker, grid jitter). The paper needed 2000 iterations; at 200 a
+    layer-0 map is still noise. Sweeps, the findings and the variety report keep them."""
     return DreamParams(init="noise", iterations=iterations, learning_rate=0.01, max_offset_samples=1,
                        smoothing_coef=0.5, smoothing_kernel=9, lowpass_hz=min(12000.0, 0.45 * sample_rate),
                        excerpt_seconds=seconds, crossfade_seconds=0.0, seed=seed)
+
+
+def atlas_params(iterations: int, seconds: float, seed: int, sample_rate: int = 44100) -> DreamParams:
+    """The atlas's settings: the paper's, with a step that converges within
+    ``ATLAS_ITERATIONS`` (issue 15, target 3): ``learning_rate`` ``ATLAS_LEARNING_RATE`` and
+    the envelope lock, which keeps the starting noise's flat 23 ms contour after every step,
+    so a map cannot gather its energy into a few bursts (without it, 10x the step leaves a
+    third of the layer-0 maps as click trains) and has to become a steady sound."""
+    return paper_params(iterations, seconds, seed, sample_rate).replace(
+        learning_rate=ATLAS_LEARNING_RATE, envelope_lock=ATLAS_ENVELOPE_LOCK)
 
 
 def _measure(y: np.ndarray, rate: int, grid_hz: float) -> dict:
@@ -120,9 +138,11 @@ def _worker_map(args):
     return _dream_map(_WORKER["dreamer"], Path(out_dir), base, layer, channel, grid_hz)
 
 
-def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, seconds: float = 2.0, seed: int = 0,
-              progress=None, jobs: int = 1, model_spec=None, executor=None) -> dict:
-    """Dream the maps; with ``jobs > 1`` (and ``model_spec``, a picklable model name,
+def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = ATLAS_ITERATIONS, seconds: float = 2.0,
+              seed: int = 0, progress=None, jobs: int = 1, model_spec=None, executor=None,
+              settings=atlas_params) -> dict:
+    """Dream the maps at ``settings(iterations, seconds, seed, rate)`` (``atlas_params``,
+    or ``paper_params`` for the paper's own step); with ``jobs > 1`` (and ``model_spec``, a picklable model name,
     directory or ``(net, card)``), in that many processes. ``executor(model_spec, device,
     work)``, when given (a Ray cluster), renders ``work``, a list of ``(base, layer,
     channel, grid_hz)``, elsewhere and yields ``(index into work, entry, audio)``
@@ -132,7 +152,7 @@ def run_atlas(dreamer, out_dir, layers=None, maps=None, iterations: int = 200, s
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     rate = dreamer.sample_rate
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
-    base = atlas_params(iterations, seconds, seed, rate)
+    base = settings(iterations, seconds, seed, rate)
     layers = list(range(len(dreamer.layer_channels))) if layers is None else list(layers)
     todo = [
         (l, m)
@@ -291,7 +311,8 @@ def write_page(atlas: dict, path: Path) -> None:
     )
     p = atlas["params"]
     settings = (
-        f"{p['iterations']} iterations, {p['excerpt_seconds']:g} s, lr {p['learning_rate']}, offset "
+        f"{p['iterations']} iterations, {p['excerpt_seconds']:g} s, lr {p['learning_rate']}, envelope lock "
+        f"{p.get('envelope_lock', 0.0):g}, offset "
         f"{p['max_offset_samples']} "
         f"({p['jitter']} jitter), smoothing {p['smoothing_coef']} / {p['smoothing_kernel']}, low-pass "
         f"{p['lowpass_hz']:.0f} Hz, seed {p['seed']}"
@@ -314,7 +335,7 @@ def run_sweep(dreamer, param: str, values: list, out_dir, layer: int = 0, channe
     out_dir.mkdir(parents=True, exist_ok=True)
     rate = dreamer.sample_rate
     grids = stride_grids({"architecture": {"layers": [{"stride": s} for s in dreamer.layer_strides]}}, rate)
-    base = atlas_params(iterations, seconds, seed, rate).replace(layer=layer, channel=channel, learning_rate=0.04)
+    base = paper_params(iterations, seconds, seed, rate).replace(layer=layer, channel=channel, learning_rate=0.04)
     rows = []
     for value in values:
         value = schema.coerce(param, value)
