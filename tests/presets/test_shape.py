@@ -39,3 +39,13 @@ def test_the_owner_chooses_the_error_and_one_of_tries_each_shape():
         check({"sha": "xyz"}, card, "model.json", ModelLoadError)
     with pytest.raises(ModelLoadError, match="kind must be one of 'a', 'b' or a whole number \\(found 'c'\\)"):
         check({"kind": "c"}, card, "model.json", ModelLoadError)
+
+
+def test_a_key_with_a_newline_is_named_on_one_line():
+    """Found by hypothesis on a batch manifest: a key is named in the error as Python writes it."""
+    from dreambridge.presets.errors import ParameterError
+    from dreambridge.presets.shape import Number, Table, check
+
+    with pytest.raises(ParameterError) as info:
+        check({"a\nb": "x"}, Table(others=Number()), "m.json")
+    assert "\n" not in str(info.value) and "'a\\nb'" in str(info.value), str(info.value)

@@ -190,7 +190,13 @@ def test_two_batches_into_one_folder_the_second_is_refused(tmp_path, tiny_model_
     args = ["batch", tmp_path / "in", "-o", tmp_path / "out", "--quiet", "--model", tiny_model_dir, "--set", "iterations=20"]
     first = start_cli(args)
     assert wait_for(tmp_path / "out", ".*.part*", first)
-    second = run_cli(*args, "--overwrite")
+    # The first batch is paused while it holds the folder (mid-file, a .part written): a fast first batch
+    # could otherwise finish before the second one has imported torch, and the race would decide the test.
+    first.send_signal(signal.SIGSTOP)
+    try:
+        second = run_cli(*args, "--overwrite")
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 2 and "another batch" in second.stderr and "Traceback" not in second.stderr
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
