@@ -187,9 +187,11 @@ def _where(path: list) -> str:
     """``["cc", 1, "range"]`` -> ``cc[2].range`` (entries counted from 1, as a person counts them)."""
     out = ""
     for part in path:
-        if not isinstance(part, int):
-            part = str(part) if str(part).isprintable() else repr(str(part))  # a key with a newline stays one line
-        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            name = str(part) if str(part).isprintable() else repr(str(part))  # a key with a newline stays one line
+            out += f".{name}" if out else name
     return out
 
 

@@ -9,7 +9,6 @@ is one class here.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 import torch
 
 from dreambridge.bridge.engine.selection import Selection
@@ -141,15 +140,16 @@ class TorchBackend:
     def _prepare(self, selection: Selection):
         key = id(selection)
         if key != self._cache_key:
-            self._layer_w = [
-                torch.from_numpy(w).to(self.device) if np.any(w) else None for w in selection.layer_weights
-            ]
-            self._class_w = (
-                torch.from_numpy(selection.class_weights).to(self.device) if selection.uses_classes else None
-            )
             self._upto = None if selection.uses_classes else selection.deepest_layer
-            if self.explicit:
+            if self.explicit:  # the graph's weights as its inputs
                 self._step_inputs = self._graph_inputs(selection)
+            else:  # the autograd reference's per-layer weights
+                self._layer_w = [
+                    torch.from_numpy(w).to(self.device) if np.any(w) else None for w in selection.layer_weights
+                ]
+                self._class_w = (
+                    torch.from_numpy(selection.class_weights).to(self.device) if selection.uses_classes else None
+                )
             self._cache_key = key
             self._selection = selection  # keep alive so id() stays unique
 
@@ -203,7 +203,11 @@ class TorchDSP(ArrayOps):
         self.device = torch.device(device)
         # On a CPU, scipy's pocketfft (NumpyDSP's FFT) takes half the time of torch's MKL
         # transform at these odd lengths (44100 = 2^2 3^2 5^2 7^2): measured 0.3 against 0.63 ms.
-        self._pocketfft = fft == "scipy" or (fft == "auto" and self.device.type == "cpu")
+        self._pocketfft = None
+        if fft == "scipy" or (fft == "auto" and self.device.type == "cpu"):
+            import scipy.fft  # ~0.2 s to import: only where it is used
+
+            self._pocketfft = scipy.fft
 
     def asarray(self, a: np.ndarray) -> torch.Tensor:
         if self.device.type == "cuda":  # through pinned memory, queued: no host sync inside the dream loop
@@ -242,13 +246,14 @@ class TorchDSP(ArrayOps):
 
     # -- FFT, STFT, smoothing -----------------------------------------------------------------
     def rfft(self, x: torch.Tensor) -> torch.Tensor:
-        if self._pocketfft:
-            return torch.from_numpy(scipy.fft.rfft(x.numpy(), axis=-1, workers=torch.get_num_threads()))
+        if self._pocketfft is not None:
+            return torch.from_numpy(self._pocketfft.rfft(x.numpy(), axis=-1, workers=torch.get_num_threads()))
         return torch.fft.rfft(x, dim=-1)
 
     def irfft(self, spectrum: torch.Tensor, n: int) -> torch.Tensor:
-        if self._pocketfft:
-            return torch.from_numpy(scipy.fft.irfft(spectrum.numpy(), n=n, axis=-1, workers=torch.get_num_threads()))
+        if self._pocketfft is not None:
+            spectrum = spectrum.numpy()
+            return torch.from_numpy(self._pocketfft.irfft(spectrum, n=n, axis=-1, workers=torch.get_num_threads()))
         return torch.fft.irfft(spectrum, n=n, dim=-1)
 
     def matvec(self, v: np.ndarray, table: torch.Tensor) -> torch.Tensor:
