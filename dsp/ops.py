@@ -30,11 +30,13 @@ class ArrayOps:
         per-iteration tables (band, smoothing responses, lock window) already on the device,
         so excerpt after excerpt reuses them bit for bit."""
         cache = self.__dict__.setdefault("_tables", {})
-        if key not in cache:
-            if len(cache) >= self.MAX_CACHED:
-                cache.clear()
-            cache[key] = make()
-        return cache[key]
+        if key in cache:
+            return cache[key]
+        value = make()  # two threads may both make it: equal tables, the second kept
+        if len(cache) >= self.MAX_CACHED:
+            cache.clear()
+        cache[key] = value
+        return value
 
     # -- the operations ------------------------------------------------------------------
     def normalize(self, g, mode: str):

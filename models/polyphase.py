@@ -16,14 +16,21 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-__all__ = ["POLYPHASE_FORWARD_MIN_STRIDE", "polyphase_forward_weight", "polyphase_weight", "conv1d_polyphase",
-           "conv1d_input_grad"]
+__all__ = ["POLYPHASE_FORWARD_MIN_STRIDE", "GEMM_MAX_PHASE_CHANNELS", "polyphase_forward_weight", "polyphase_weight",
+           "conv1d_polyphase", "conv1d_input_grad"]
 
 
 POLYPHASE_FORWARD_MIN_STRIDE = 7
 """Strides from which the forward conv also runs in polyphase form. Measured on 2 cores
 (Model2, 1 s): layer 0 (stride 7, kernel 129) 0.97 -> 0.32 ms, layer 1 (stride 7) 1.18 ->
 0.62 ms, layer 2 (stride 5, kernel 33) 0.18 -> 0.21 ms (slower: stays direct)."""
+
+
+GEMM_MAX_PHASE_CHANNELS = 15
+"""Input gradients with at most this many phase channels (``stride * in_channels``: Model2's
+layer 0, stride 7 over one input channel, has 7) run eagerly as one GEMM and a shifted sum
+(:func:`_input_grad_gemm`): oneDNN's conv vectorises over output channels and ran this one at
+43 % of the matmul rate. Measured on one thread (Model2, 1 s): 1.26 -> 0.81 ms."""
 
 
 def polyphase_forward_weight(weight: torch.Tensor, stride: int) -> torch.Tensor:
@@ -73,11 +80,29 @@ def conv1d_input_grad(grad_out: torch.Tensor, poly: torch.Tensor, stride: int, p
     """
     s = int(stride)
     taps = poly.shape[-1]
-    y = F.conv1d(grad_out, poly, padding=taps - 1)
+    eager = not torch.jit.is_tracing()  # the exporter traces: its graph keeps the conv (no strided views)
+    if eager and poly.shape[0] <= GEMM_MAX_PHASE_CHANNELS:
+        y = _input_grad_gemm(grad_out, poly)
+    else:
+        y = F.conv1d(grad_out, poly, padding=taps - 1)
     b, c_in = y.shape[0], poly.shape[0] // s
     full = y.reshape(b, s, c_in, -1).permute(0, 2, 3, 1).reshape(b, c_in, -1)
-    if not torch.jit.is_tracing() and full.shape[-1] >= padding + n_in:
+    if eager and full.shape[-1] >= padding + n_in:
         return full[..., padding : padding + n_in]  # eager, long enough: a view, no padded copy
     # The interleave ends at least stride samples short of padding + n_in at worst: pad, then slice
     # (shape arithmetic the exported graph keeps dynamic).
     return F.pad(full, (0, padding + s))[..., padding : padding + n_in]
+
+
+def _input_grad_gemm(grad_out: torch.Tensor, poly: torch.Tensor) -> torch.Tensor:
+    """``conv1d(grad_out, poly, padding=taps - 1)`` for few output channels: every (output
+    channel, tap) product row at once as one GEMM ``[out * taps, c] @ [c, n + 2 (taps - 1)]``,
+    then the taps summed along diagonals (a strided view: row ``(r, j)`` read ``j`` samples on)."""
+    c_out, c_in, taps = poly.shape
+    padded = F.pad(grad_out, (taps - 1, taps - 1))
+    n = padded.shape[-1]
+    products = poly.permute(0, 2, 1).reshape(c_out * taps, c_in) @ padded  # [b, c_out * taps, n]
+    frames = n - taps + 1
+    b = products.shape[0]
+    diagonals = products.as_strided((b, c_out, taps, frames), (c_out * taps * n, taps * n, n + 1, 1))
+    return diagonals.sum(dim=2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.bridge.engine.loop import MAX_GRID_JITTER, dream_loop
+from dreambridge.bridge.engine.pool import engine_threads, excerpt_workers
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
@@ -31,6 +32,7 @@ ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short 
 # 0.96 at 48 dB).
 ENVELOPE_MAX_GAIN_DB = 48.0
 ONE_SHOT_STEPS = 20  # a one-shot is dreamed at m twentieths of an excerpt (Dreamer.one_shot_length)
+GROUP_ITEMS_PER_WORKER = 4  # a CPU render hands each worker this many excerpt-channels per group, at least
 
 
 class Dreamer:
@@ -52,10 +54,21 @@ class Dreamer:
         Excerpt-channels dreamed together (default on CPU: 1 for torch, 4 for onnx, the
         fastest measured; 32 on CUDA). Results do not depend on it beyond float rounding.
 
+    Attributes
+    ----------
+    workers : int or None
+        Excerpt workers on a CPU (``None``: :func:`~dreambridge.bridge.engine.pool.engine_threads`,
+        the threads the process lets the engine use). Each dreams one excerpt-channel at a time
+        with one intra-op thread, so the output does not depend on this count (nor on ``batch_size``).
+
     Notes
     -----
     Offline use has no latency (``latency_samples == 0``): the output starts at sample 0.
+    On a CPU the excerpt-channels of a batch are dreamed one by one, in parallel over the
+    workers; on CUDA a batch is one call.
     """
+
+    workers: int | None = None
 
     def __init__(self, model="default", params: DreamParams | None = None, *, device: str = "auto",
                  backend: str = "torch", batch_size: int | None = None):
@@ -239,16 +252,26 @@ class Dreamer:
         if not np.any(active):
             return out
         idx = np.flatnonzero(active)
-        x = self.dsp.asarray(start[idx].astype(np.float32)[:, None, :])
-        t = None if target is None else self.dsp.asarray(target[idx][:, None, :])
-        debug = {}
-        if p.octaves > 1 and t is None:
-            x = self._dream_octaves(start[idx].astype(np.float32), p, selection, [rngs[i] for i in idx])
-        x = dream_loop(
-            self.backend, self.dsp, x, p, selection, [rngs[i] for i in idx], self.sample_rate, target=t, debug=debug
-        )
-        self.last_debug = {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
-        out[idx] = self.dsp.to_numpy(x)[:, 0, :] * levels[idx, None].astype(np.float32)
+        start = start.astype(np.float32)
+
+        def dream(rows):
+            """Dream the rows ``rows`` of ``start`` as one batch -> ``([len(rows), n], debug)``."""
+            x = self.dsp.asarray(start[rows][:, None, :])
+            t = None if target is None else self.dsp.asarray(target[rows][:, None, :])
+            debug = {}
+            if p.octaves > 1 and t is None:
+                x = self._dream_octaves(start[rows], p, selection, [rngs[i] for i in rows])
+            x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in rows], self.sample_rate,
+                           target=t, debug=debug)
+            return self.dsp.to_numpy(x)[:, 0, :], {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
+
+        if self.device_type == "cuda":  # one batch on the device
+            dreamed, self.last_debug = dream(idx)
+        else:  # one item per call, spread over the excerpt workers: the same bits at any worker count
+            results = excerpt_workers(self.n_workers()).map(dream, [idx[i : i + 1] for i in range(len(idx))])
+            dreamed = np.concatenate([r[0] for r in results])
+            self.last_debug = results[0][1]
+        out[idx] = dreamed * levels[idx, None].astype(np.float32)
         return out
 
     def _dream_octaves(self, start: np.ndarray, p: DreamParams, selection, rngs):
@@ -268,6 +291,17 @@ class Dreamer:
             base = base + _fit(resample(detail, rate, self.sample_rate), n)
         base /= np.maximum(np.max(np.abs(base), axis=-1, keepdims=True), SILENCE_PEAK)
         return self.dsp.asarray(base.astype(np.float32)[:, None, :])
+
+    def n_workers(self) -> int:
+        """Excerpt workers a CPU render uses (``workers``, else the engine's thread budget)."""
+        return max(1, int(self.workers or engine_threads(self.backend_name)))
+
+    def group_items(self) -> int:
+        """Excerpt-channels handed out at once: ``batch_size``, and on a CPU at least four per
+        worker, so every worker stays busy across a batch (the output does not depend on it)."""
+        if self.device_type == "cuda":
+            return self.batch_size
+        return max(self.batch_size, GROUP_ITEMS_PER_WORKER * self.n_workers())
 
     # -- scheduling ---------------------------------------------------------------------
     def layout(self, sample_rate: int) -> tuple[int, int, int]:
@@ -365,7 +399,7 @@ class Dreamer:
         if self.params_at(0.0).method == "round_robin":
             return self.round_robin(read, n_total, n_channels, sample_rate).render(write, n_total, progress)
         scheduler = ExcerptScheduler(self, sample_rate, n_channels)
-        return scheduler.render(read, write, n_total, max(1, self.batch_size // max(n_channels, 1)), progress)
+        return scheduler.render(read, write, n_total, max(1, self.group_items() // max(n_channels, 1)), progress)
 
     def round_robin(self, read, n_total: int, n_channels: int, sample_rate: int, params_at=None):
         """The round-robin generator (``method="round_robin"``, see ``engine.roundrobin``).

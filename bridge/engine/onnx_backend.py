@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import numpy as np
 import scipy.fft
@@ -43,28 +44,32 @@ _THREADS = {"intra_op": None}
 
 
 def set_num_threads(n_threads: int | None) -> None:
-    """Threads of every onnxruntime session made from now on (``None``: every core), as
-    ``torch.set_num_threads`` for torch: a Ray worker holding one CPU uses one."""
+    """Threads the onnx backend may use from now on (``None``: every core), as
+    ``torch.set_num_threads`` for torch: a Ray worker holding one CPU uses one. On a CPU they
+    are the engine's excerpt workers, each session running one intra-op thread per call."""
     _THREADS["intra_op"] = n_threads
 
 
 def get_num_threads() -> int:
-    """Threads of the onnxruntime sessions made from now on."""
+    """Threads the onnx backend may use (see :func:`set_num_threads`)."""
     return _THREADS["intra_op"] or os.cpu_count() or 1
 
 
 def _session(source, device: str = "auto"):
     import onnxruntime as ort
 
+    providers = onnx_providers(device)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = get_num_threads()
+    # On a CPU the engine runs get_num_threads() excerpt workers (engine.pool.excerpt_workers), each calling
+    # run() with its own excerpt: one intra-op thread per call, as torch's workers (and the same bits at any count).
+    options.intra_op_num_threads = 1 if providers[0] == "CPUExecutionProvider" else get_num_threads()
     # Waiting threads sleep instead of spinning, as torch's OpenMP threads do under OMP_WAIT_POLICY=PASSIVE (the
     # engine's default, see pool.calm_openmp): calm beside a busy DAW. Any other policy keeps onnxruntime's spinning.
     if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(source, options, providers=onnx_providers(device))
+        return ort.InferenceSession(source, options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         if isinstance(exc, ModelLoadError):
             raise
@@ -120,6 +125,7 @@ class OnnxBackend:
     def __init__(self, source, device: str = "auto", n_layers: int | None = None):
         self.device = device
         self._sessions = {}
+        self._lock = threading.Lock()
         if callable(source):
             self._build = source
             self.path = None
@@ -148,9 +154,10 @@ class OnnxBackend:
         if depth is not None and depth >= self.n_layers - 1:
             depth = None
         key = (depth, ardila)
-        if key not in self._sessions:
-            self._sessions[key] = _session(self._build(depth, ardila), self.device)
-        return self._sessions[key]
+        with self._lock:  # excerpt workers ask at once: one session per graph
+            if key not in self._sessions:
+                self._sessions[key] = _session(self._build(depth, ardila), self.device)
+            return self._sessions[key]
 
     def objective_and_grad(self, x: np.ndarray, selection: Selection):
         """``(objective [B], grad [B, 1, N])`` for ``x`` ``[B, 1, N]`` float32."""

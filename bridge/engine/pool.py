@@ -1,4 +1,5 @@
-"""Thread settings and the one process-pool set-up of the front-ends that dream in parallel.
+"""Thread settings, the engine's excerpt workers, and the one process-pool set-up of the
+front-ends that dream in parallel.
 
 Three rules keep dreambridge calm beside a busy DAW and never oversubscribe the cores:
 
@@ -10,16 +11,26 @@ Three rules keep dreambridge calm beside a busy DAW and never oversubscribe the 
 - Workers are spawned (never forked from a process that already holds torch threads), and
   each sets its torch and onnxruntime thread counts before its own initializer runs.
 
-The thread count never follows the load average: output bits depend on it (the input
-gradient's reductions), so a render must not change with what else the machine runs.
+On a CPU the engine spends a process's threads on **excerpts, not on operations**
+(:func:`excerpt_workers`): ``n`` worker threads, each running torch and onnxruntime with
+one intra-op thread, each dreaming its own excerpt-channels (torch ops, onnxruntime's
+``run`` and scipy's pocketfft release the GIL). One item's dream then runs the same
+single-threaded kernels whatever the worker count, so the output bits no longer depend on
+the thread count, and independent excerpts keep both cores busy where one excerpt's many
+small operations did not (the OpenMP team woke and slept around every op).
+
+The thread count never follows the load average: a render must not change with what else
+the machine runs.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 __all__ = ["CALM_OPENMP", "calm_openmp", "available_cores", "default_threads", "plan_workers", "set_threads",
-           "thread_report", "process_pool"]
+           "thread_report", "process_pool", "excerpt_workers", "in_excerpt_worker", "engine_threads"]
 
 # GNU OpenMP (torch's pip wheels, MKL's GNU threading layer) reads OMP_WAIT_POLICY when the library loads;
 # Intel's OpenMP (conda builds) reads KMP_BLOCKTIME. PASSIVE: a waiting thread sleeps instead of spinning.
@@ -109,3 +120,84 @@ def process_pool(jobs: int, initializer, initargs=(), threads: int | None = None
                                initializer=_start_worker, initargs=(threads, initializer, tuple(initargs)))
     pool.dreambridge_plan = (processes, threads)
     return pool
+
+
+# -- the engine's excerpt workers (threads of this process) ----------------------------------
+_WORKERS: dict = {}
+_WORKERS_LOCK = threading.Lock()
+_LOCAL = threading.local()
+
+
+def engine_threads(backend: str = "torch") -> int:
+    """The threads this process lets the engine use on a CPU, as the front-ends set them:
+    torch's intra-op count in the calling thread (``torch.set_num_threads``, ``--threads``,
+    ``OMP_NUM_THREADS``) for the torch backend, onnxruntime's (``set_num_threads``) for onnx.
+    The engine runs that many excerpt workers of one thread each."""
+    if backend == "torch" and "torch" in sys.modules:
+        return max(1, sys.modules["torch"].get_num_threads())
+    from dreambridge.bridge.engine.onnx_backend import get_num_threads
+
+    return max(1, get_num_threads())
+
+
+def _one_intra_op_thread() -> None:
+    """Make torch run single-threaded in the calling worker thread, once (torch may be imported
+    after the pool started). OpenMP's thread count is per thread, but ``torch.set_num_threads``
+    also stores a process-wide count that threads read when they first run a torch op; so the
+    count is set to 1 here (this thread's OpenMP and MKL settings) and the process-wide value
+    is put back from a short-lived helper thread, leaving every other thread as it was."""
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(_LOCAL, "pinned", False):
+        return
+    with _WORKERS_LOCK:
+        before = torch.get_num_threads()  # this thread's first torch call: takes the process-wide count
+        torch.set_num_threads(1)
+        helper = threading.Thread(target=torch.set_num_threads, args=(before,), name="dreambridge-threads")
+        helper.start()
+        helper.join()
+    _LOCAL.pinned = True
+
+
+def _in_worker(fn, *args):
+    _one_intra_op_thread()
+    return fn(*args)
+
+
+class _ExcerptWorkers:
+    """A fixed set of worker threads that run callables with one intra-op thread each."""
+
+    def __init__(self, n_workers: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.n_workers = int(n_workers)
+        self._executor = ThreadPoolExecutor(self.n_workers, thread_name_prefix=f"dreambridge-excerpt-{n_workers}",
+                                            initializer=_mark_worker)
+
+    def map(self, fn, items) -> list:
+        """``[fn(item) for item in items]``, run on the workers (in this thread when called from
+        a worker, so a nested call cannot wait on itself)."""
+        items = list(items)
+        if in_excerpt_worker():
+            return [fn(item) for item in items]
+        futures = [self._executor.submit(_in_worker, fn, item) for item in items]
+        return [f.result() for f in futures]
+
+
+def _mark_worker() -> None:
+    _LOCAL.worker = True
+
+
+def in_excerpt_worker() -> bool:
+    """Whether the calling thread is one of the engine's excerpt workers."""
+    return getattr(_LOCAL, "worker", False)
+
+
+def excerpt_workers(n_workers: int) -> _ExcerptWorkers:
+    """The process's ``n_workers`` excerpt workers (made once per count and kept; threads idle
+    on a queue cost nothing). ``workers.map(fn, items)`` runs ``fn`` on each item, every call
+    with one torch and onnxruntime intra-op thread, and returns the results in order."""
+    n_workers = max(1, int(n_workers))
+    with _WORKERS_LOCK:
+        if n_workers not in _WORKERS:
+            _WORKERS[n_workers] = _ExcerptWorkers(n_workers)
+        return _WORKERS[n_workers]

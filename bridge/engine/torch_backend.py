@@ -8,6 +8,8 @@ is one class here.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -134,38 +136,46 @@ class TorchBackend:
         if isinstance(self.model, RawAudioNet):
             _polyphase_weights(self.model)
         self.sample_rate = model.sample_rate
-        self._cache_key = None
+        self._prepared = {}
         self._graphs = {}
+        self._lock = threading.Lock()
 
-    def _prepare(self, selection: Selection):
+    def _prepare(self, selection: Selection) -> dict:
+        """What the step needs for ``selection``, made once and kept (excerpt workers ask at once)."""
         key = id(selection)
-        if key != self._cache_key:
-            self._upto = None if selection.uses_classes else selection.deepest_layer
+        prepared = self._prepared.get(key)
+        if prepared is not None and prepared["selection"] is selection:
+            return prepared
+        with self._lock:
+            upto = None if selection.uses_classes else selection.deepest_layer
+            prepared = {"selection": selection, "upto": upto}  # the selection kept alive: id() stays unique
             if self.explicit:  # the graph's weights as its inputs
-                self._step_inputs = self._graph_inputs(selection)
+                prepared["step"] = self._graph_inputs(selection, upto)
             else:  # the autograd reference's per-layer weights
-                self._layer_w = [
+                prepared["layer_w"] = [
                     torch.from_numpy(w).to(self.device) if np.any(w) else None for w in selection.layer_weights
                 ]
-                self._class_w = (
+                prepared["class_w"] = (
                     torch.from_numpy(selection.class_weights).to(self.device) if selection.uses_classes else None
                 )
-            self._cache_key = key
-            self._selection = selection  # keep alive so id() stays unique
+            if len(self._prepared) > 64:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
 
-    def _graph_inputs(self, selection: Selection):
-        """The step graph for this selection's depth (cached) and its constant inputs."""
+    def _graph_inputs(self, selection: Selection, upto):
+        """The step graph for this selection's depth ``upto`` (cached) and its constant inputs."""
         from dreambridge.export.graphs import DreamStepGraph
 
         ardila = bool(selection.sparsity or selection.continuity)
         active = {i for i, w in enumerate(selection.layer_weights) if np.any(w)}
         if ardila:
             active.add(0)  # the Ardila terms add to layer 0's gradient
-        if self._upto is None:
+        if upto is None:
             active.add(self.model.n_layers - 1)  # the head's gradient adds to the last layer's
-        key = (self._upto, ardila, frozenset(active))
+        key = (upto, ardila, frozenset(active))
         if key not in self._graphs:
-            self._graphs[key] = DreamStepGraph(self.model, max_layer=self._upto, ardila=ardila, with_update=False,
+            self._graphs[key] = DreamStepGraph(self.model, max_layer=upto, ardila=ardila, with_update=False,
                                                active=active, fused=True)
         layer_w = torch.from_numpy(np.concatenate(selection.layer_weights).astype(np.float32)).to(self.device)
         class_w = torch.from_numpy(np.asarray(selection.class_weights, dtype=np.float32)).to(self.device)
@@ -178,17 +188,17 @@ class TorchBackend:
 
     def objective_and_grad(self, x: torch.Tensor, selection: Selection):
         """``(objective [B], grad [B, 1, N])`` for excerpts ``x`` ``[B, 1, N]`` on the device."""
-        self._prepare(selection)
+        prepared = self._prepare(selection)
         if self.explicit:
-            graph, inputs = self._step_inputs
+            graph, inputs = prepared["step"]
             with torch.no_grad():
                 grad, objective = graph(x, *inputs)
             return objective, grad
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            taps, log_probs = forward_taps_fast(self.model, x, upto=self._upto)
+            taps, log_probs = forward_taps_fast(self.model, x, upto=prepared["upto"])
             objective = objective_from_taps(
-                taps, log_probs, self._layer_w, self._class_w, selection.sparsity, selection.continuity
+                taps, log_probs, prepared["layer_w"], prepared["class_w"], selection.sparsity, selection.continuity
             )
             (grad,) = torch.autograd.grad(objective.sum(), x)
         return objective.detach(), grad

@@ -18,13 +18,18 @@ Reports, for the chosen model and preset, everything timed in the same process:
   ``render_layers``, by the engine (``Dreamer.process``) and by the baseline loop over the same
   1 s excerpts; model loading and imports are not timed.
 
-``ms_per_iteration`` is a whole run of the preset's iterations on one excerpt of ``seconds``
-at the model rate, divided by the iterations. ``x_realtime`` is the seconds of audio dreamed
-per second of wall time at the preset's iterations and excerpt hop:
+``ms_per_iteration`` is **throughput, the way a render runs**: every engine worker (one per
+thread the process gives the engine, ``engine.pool.excerpt_workers``) dreams its own excerpts of
+``seconds`` at the model rate at once, the preset's iterations each, and the wall time of the lot
+is divided by excerpts x iterations: milliseconds of wall time per excerpt-iteration with all
+cores busy. ``latency_ms_per_iteration`` beside it is one excerpt alone (one worker, one thread:
+what a single 1 s file or a live excerpt waits). The baseline is the straightforward loop as
+written, one excerpt at a time with torch's intra-op threads. ``x_realtime`` is the seconds of
+audio dreamed per second of wall time at the preset's iterations and excerpt hop:
 ``hop_s / (iterations * ms_per_iteration / 1000)``. ``gemm_share`` is the useful conv work of
 one step (forward + input gradient of every conv up to the layer: ``2 * MACs`` multiply-adds,
-``4 * MACs`` FLOPs) per second, over the matmul rate. ``speedup`` is the baseline's time over
-the engine's, both measured here.
+``4 * MACs`` FLOPs) per second of throughput, over the matmul rate (all threads). ``speedup``
+is the baseline's time over the engine's, both measured here.
 """
 
 from __future__ import annotations
@@ -142,33 +147,50 @@ def _naive_step_factory(model, params, n: int, device):
     return step
 
 
+def _engine_timing(dreamer, x0, params, iterations: int, repeats: int) -> tuple[float, float]:
+    """``(throughput, latency)`` in ms per excerpt-iteration of ``dream_loop`` on ``x0`` ``[1, 1, n]``:
+    every worker of the dreamer dreaming its own copy at once (median of ``repeats`` rounds), and
+    one excerpt alone on one worker."""
+    from dreambridge.bridge.engine.loop import dream_loop
+    from dreambridge.bridge.engine.pool import excerpt_workers
+
+    workers = excerpt_workers(dreamer.n_workers())
+    x = dreamer.dsp.asarray(x0)
+
+    def one(_):
+        dream_loop(dreamer.backend, dreamer.dsp, x, params, dreamer.selection, [np.random.default_rng(0)],
+                   dreamer.sample_rate)
+
+    rounds = 2  # each worker dreams two excerpts per timed round: a straggler's tail is averaged in
+    n_items = workers.n_workers * rounds
+    throughput = _best_time(lambda: workers.map(one, range(n_items)), repeats, warmup=1) / n_items
+    latency = _best_time(lambda: workers.map(one, [0]), repeats, warmup=1)
+    return 1000 * throughput / iterations, 1000 * latency / iterations
+
+
 def _layer_rows(net, card, params, layers, n, iterations, hop_s, useful, rate, repeats, plain_model):
-    """Engine (torch, CPU) against the baseline at each layer, interleaved per layer."""
+    """Engine (torch, CPU, all workers) against the baseline at each layer, interleaved per layer."""
     import torch
 
     from dreambridge.bridge.engine.dreamer import Dreamer
-    from dreambridge.bridge.engine.loop import dream_loop
 
-    x0 = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 1, n)).astype(np.float32))
-    x0 = x0 / x0.abs().max()
+    x0 = np.random.default_rng(0).standard_normal((1, 1, n)).astype(np.float32)
+    x0 = x0 / np.abs(x0).max()
     rows = []
     for layer in layers:
         p = params.replace(layer=layer, channel=-1)
         dreamer = Dreamer((net, card), p, device="cpu", backend="torch")
 
-        def engine():
-            dream_loop(dreamer.backend, dreamer.dsp, x0, p, dreamer.selection, [np.random.default_rng(0)],
-                       net.sample_rate)
-
         def plain():
-            plain_dream(plain_model, x0, layer, iterations, p.learning_rate, p.lowpass_hz)
+            plain_dream(plain_model, torch.from_numpy(x0), layer, iterations, p.learning_rate, p.lowpass_hz)
 
-        ms = 1000 * _best_time(engine, repeats, warmup=1) / iterations
+        ms, latency = _engine_timing(dreamer, x0, p, iterations, repeats)
         base_ms = 1000 * _best_time(plain, repeats, warmup=1) / iterations
         flops = useful(layer)
         rows.append({
             "layer": layer,
             "ms_per_iteration": round(ms, 3),
+            "latency_ms_per_iteration": round(latency, 3),
             "x_realtime": round(hop_s / (iterations * ms / 1000), 2),
             "gemm_share": None if flops is None else round(flops / (ms / 1000) / 1e9 / rate, 4),
             "baseline_ms_per_iteration": round(base_ms, 3),
@@ -258,9 +280,12 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
         return 4 * sum(conv_macs(net, n, upto)) if isinstance(net, RawAudioNet) else None
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    from dreambridge.bridge.engine.pool import engine_threads
+
     machine = {
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "engine_workers": engine_threads("torch"),
         "processor": platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "matmul_gflops": round(matmul_gflops("cpu"), 1),
@@ -304,15 +329,20 @@ def run_bench(model: str = "default", preset: str = "default", seconds: float = 
     combos = [("torch", d) for d in devices] + [("onnx", d) for d in onnx]
     for backend_name, device in combos:
         dreamer = Dreamer((net, card), params, device=device.type, backend=backend_name, batch_size=batch_size)
-        x = dreamer.dsp.asarray(x0)
+        if device.type == "cpu":
+            ms, latency = _engine_timing(dreamer, x0, params, iterations, repeats)
+        else:
+            x = dreamer.dsp.asarray(x0)
 
-        def run():
-            dream_loop(dreamer.backend, dreamer.dsp, x, params, dreamer.selection, [np.random.default_rng(0)],
-                       net.sample_rate)
-            if device.type == "cuda" and backend_name == "torch":
-                torch.cuda.synchronize()
+            def run():
+                dream_loop(dreamer.backend, dreamer.dsp, x, params, dreamer.selection, [np.random.default_rng(0)],
+                           net.sample_rate)
+                if backend_name == "torch":
+                    torch.cuda.synchronize()
 
-        r = row(backend_name, device, 1000 * _best_time(run, repeats) / iterations)
+            ms = latency = 1000 * _best_time(run, repeats) / iterations
+        r = row(backend_name, device, ms)
+        r["latency_ms_per_iteration"] = round(latency, 3)
         wall = _best_time(lambda: dreamer.process(audio, net.sample_rate), 3, warmup=1)
         r["end_to_end_x_realtime"] = round(5 / wall, 2)
         r["speedup"] = round(baseline["ms_per_iteration"] / r["ms_per_iteration"], 2)
@@ -346,7 +376,8 @@ def format_report(report: dict) -> str:
     m = report["machine"]
     base = report["baseline"]
     lines = [
-        f"machine: {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+        f"machine: {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads; engine: "
+        f"{m.get('engine_workers', m['torch_threads'])} workers of 1 thread), "
         f"fp32 matmul {m['matmul_gflops']} GFLOP/s"
         + (f"; {m['gpu']} {m['gpu_matmul_gflops']} GFLOP/s" if "gpu" in m else "")
         + (f"; engine batch {m['batch_size']}" if m.get("batch_size") else ""),
@@ -354,21 +385,24 @@ def format_report(report: dict) -> str:
         f"{base['excerpt_seconds']:g} s excerpt; baseline = the straightforward eager-torch loop",
     ]
     if report["layers"]:
-        lines += ["", f"{'layer':>5s} {'ms/iter':>8s} {'x real time':>11s} {'gemm share':>10s} "
+        lines += ["", f"{'layer':>5s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} {'gemm share':>10s} "
                       f"{'baseline ms':>11s} {'speed-up':>8s}"]
         for r in report["layers"]:
-            lines.append(f"{r['layer']:5d} {r['ms_per_iteration']:8.2f} {r['x_realtime']:10.1f}x "
-                         f"{_pct(r['gemm_share']):>10s} {r['baseline_ms_per_iteration']:11.2f} {r['speedup']:7.2f}x")
-    lines += ["", f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'x real time':>11s} {'end-to-end':>10s} "
-                  f"{'gemm share':>10s} {'speed-up':>8s}"]
+            lines.append(f"{r['layer']:5d} {r['ms_per_iteration']:8.2f} {r['latency_ms_per_iteration']:8.2f} "
+                         f"{r['x_realtime']:10.1f}x {_pct(r['gemm_share']):>10s} {r['baseline_ms_per_iteration']:11.2f} "
+                         f"{r['speedup']:7.2f}x")
+    lines += ["", f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} "
+                  f"{'end-to-end':>10s} {'gemm share':>10s} {'speed-up':>8s}"]
     for r in [base, report["naive"]] + report["results"]:
         e2e = r.get("end_to_end_x_realtime")
+        latency = r.get("latency_ms_per_iteration", r["ms_per_iteration"])
         speedup = base["ms_per_iteration"] / r["ms_per_iteration"]
         lines.append(
-            f"{r['backend']:12s} {r['device']:6s} {r['ms_per_iteration']:8.2f} {r['x_realtime']:10.1f}x "
+            f"{r['backend']:12s} {r['device']:6s} {r['ms_per_iteration']:8.2f} {latency:8.2f} {r['x_realtime']:10.1f}x "
             f"{'' if e2e is None else f'{e2e:9.1f}x':>10s} {_pct(r['gemm_share']):>10s} {speedup:7.2f}x"
         )
-    lines.append(f"(the rows above: layer {base['layer']}, the preset's)")
+    lines.append(f"(the rows above: layer {base['layer']}, the preset's; ms/iter: wall time per excerpt-iteration "
+                 "with every engine worker busy on its own excerpt; latency: one excerpt alone)")
     if report.get("render"):
         lines += ["", f"{'render':>6s} {'layer':>5s} {'engine':>9s} {'baseline':>9s} {'speed-up':>8s}"]
         for r in report["render"]:

@@ -37,3 +37,24 @@ def test_input_gradient_equals_autograd(stride, kernel, padding, n):
     assert got.shape == ref.shape
     # float32 rounding only (sums of <= 4 * ceil(129 / 7) products per sample)
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("stride, kernel, padding, c_in", [(7, 129, 64, 1), (3, 9, 4, 5), (7, 129, 64, 3)])
+def test_the_gemm_input_gradient_equals_the_conv(stride, kernel, padding, c_in):
+    """Few phase channels (Model2's layer 0: 7) take the GEMM-and-diagonal-sum path eagerly; more (21)
+    the conv; both equal autograd, and the traced graph (conv) equals the eager result."""
+    from dreambridge.models.polyphase import GEMM_MAX_PHASE_CHANNELS
+
+    torch.manual_seed(2)
+    weight = torch.randn(32, c_in, kernel)
+    x = torch.randn(2, c_in, 6300, requires_grad=True)
+    y = F.conv1d(x, weight, stride=stride, padding=padding)
+    grad_out = torch.randn_like(y)
+    (ref,) = torch.autograd.grad(y, x, grad_out)
+    poly = polyphase_weight(weight, stride)
+    got = conv1d_input_grad(grad_out, poly, stride, padding, 6300)
+    traced = torch.jit.trace(lambda g: conv1d_input_grad(g, poly, stride, padding, 6300), grad_out)(grad_out)
+    assert (poly.shape[0] <= GEMM_MAX_PHASE_CHANNELS) == (stride * c_in <= 15)
+    # float32 rounding of sums of 32 * c_in * ceil(kernel / stride) products, in three orders
+    for out in (got, traced):
+        assert out.shape == ref.shape and (out - ref).abs().max() <= 1e-5 * ref.abs().max()

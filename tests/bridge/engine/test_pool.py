@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, default_threads, plan_workers,
-                                            process_pool, thread_report)
+from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, default_threads,
+                                            excerpt_workers, in_excerpt_worker, plan_workers, process_pool,
+                                            thread_report)
 
 
 def test_default_threads_shares_the_cores(monkeypatch):
@@ -69,3 +70,37 @@ def test_workers_run_with_the_planned_thread_counts():
     assert {r["onnx_threads"] for r in reports} == {threads}
     expected = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
     assert {r["omp_wait_policy"] for r in reports} == {expected}
+
+
+def _worker_state(_):
+    import threading
+
+    import torch
+
+    return threading.current_thread().name, torch.get_num_threads(), in_excerpt_worker()
+
+
+def test_excerpt_workers_run_one_thread_each_and_leave_the_caller_alone():
+    """Each worker runs torch with one intra-op thread; the caller's count and the count a new thread
+    takes are unchanged; results come back in order; a nested map runs inline (no self-wait)."""
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        workers = excerpt_workers(2)
+        assert excerpt_workers(2) is workers  # one set per count, kept
+        states = workers.map(_worker_state, range(8))
+        assert {n for _, n, _ in states} == {1} and all(inside for _, _, inside in states)
+        assert {name for name, _, _ in states} <= {t.name for t in threading.enumerate()}
+        assert torch.get_num_threads() == 2 and not in_excerpt_worker()
+        fresh = []
+        probe = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+        probe.start()
+        probe.join()
+        assert fresh == [2]  # the process-wide count a new thread takes was put back
+        assert workers.map(lambda k: workers.map(lambda j: j * k, [1, 2]), [3, 4]) == [[3, 6], [4, 8]]
+    finally:
+        torch.set_num_threads(before)
