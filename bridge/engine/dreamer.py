@@ -51,8 +51,9 @@ class Dreamer:
         ``.onnx`` path it never imports torch; given a model name or directory it exports
         the graphs it needs in memory.
     batch_size : int, optional
-        Excerpt-channels dreamed together (default on CPU: 1 for torch, 4 for onnx, the
-        fastest measured; 32 on CUDA). Results do not depend on it beyond float rounding.
+        Excerpt-channels handed out together (default 32 on CUDA: one batch on the device; on a
+        CPU groups hold at least ``GROUP_ITEMS_PER_WORKER`` per worker and each item is dreamed
+        on its own, so the bits do not depend on it).
 
     Attributes
     ----------

@@ -47,6 +47,7 @@ def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     assert [r["layer"] for r in report["layers"]] == [0, 2]
     for r in report["layers"]:
         assert r["ms_per_iteration"] > 0 and r["baseline_ms_per_iteration"] > 0 and 0 < r["gemm_share"]
+        assert r["latency_ms_per_iteration"] > 0  # one excerpt alone, beside the all-workers throughput
         # speed-up is the two timings' ratio, rounded to 2 decimals from 3-decimal timings
         assert abs(r["speedup"] - r["baseline_ms_per_iteration"] / r["ms_per_iteration"]) < 0.02
     (render,) = report["render"]
@@ -54,4 +55,5 @@ def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     assert report["baseline"]["backend"] == "torch-plain" and report["naive"]["backend"] == "torch-naive"
     assert report["machine"]["batch_size"] == 2
     text = format_report(report)
-    assert "speed-up" in text and "render" in text and "engine batch 2" in text
+    assert "speed-up" in text and "render" in text and "engine batch 2" in text and "latency" in text
+    assert report["machine"]["engine_workers"] >= 1 and "workers of 1 thread" in text
