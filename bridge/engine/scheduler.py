@@ -25,11 +25,12 @@ import numpy as np
 from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 
-__all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "ExcerptScheduler", "OverlapAdd", "BlockStream",
-           "RenderStats", "sounding"]
+__all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "RENDER_LOOKAHEAD", "ExcerptScheduler", "OverlapAdd",
+           "BlockStream", "RenderStats", "sounding"]
 
 NOISE_PEAK_DB = -1.0  # level of dreams that start from noise or silence
 SILENCE_PEAK = 1e-5  # -100 dBFS: an input excerpt this quiet stays silent (a stem's rests stay rests)
+RENDER_LOOKAHEAD = 2  # groups of excerpts in flight during a CPU render (one dreaming, the next queued)
 
 
 def sounding(items: np.ndarray, n_valid=None) -> np.ndarray:
@@ -178,27 +179,63 @@ class ExcerptScheduler:
         ``read(start, stop)`` returns ``(n_channels, stop - start)`` float32 (zero past the
         end); ``write(block)`` receives consecutive ``(n_channels, n)`` output blocks;
         ``progress(n_done)`` is called as samples are finished. Up to ``group_size``
-        consecutive excerpts with equal parameters are dreamed as one batch.
+        consecutive excerpts with equal parameters are dreamed as one batch; on a CPU the next
+        batch is already dreaming while one is overlap-added and written (``read`` and ``write``
+        stay in the calling thread, in order).
         """
         t0 = time.perf_counter()
         n_excerpts = self.excerpt_count(n_total)
         n_read = self.excerpt_length(n_total)
-        k = 0
-        while k < n_excerpts:
+        groups, k = [], 0
+        while k < n_excerpts:  # consecutive excerpts with equal parameters, up to group_size
             params = self.params_for(k)
             group = [k]
             while len(group) < group_size and group[-1] + 1 < n_excerpts and self.params_for(group[-1] + 1) == params:
                 group.append(group[-1] + 1)
+            groups.append((group, params))
             k = group[-1] + 1
+
+        def read_group(group):  # in this thread, in order: readers keep state (BlockReader)
             excerpts = [read(self.start(j), self.start(j) + n_read) for j in group]
             n_valid = [n_total - self.start(j) for j in group]  # past n_excerpt: the signal goes on
-            for j, wet in zip(group, self.dream(group, excerpts, params, n_valid)):
+            return excerpts, n_valid
+
+        def finish_group(group, wets):
+            for j, wet in zip(group, wets):
                 self.add(j, wet)
-            done = min(self.start(k) if k < n_excerpts else n_total, n_total)
+            nxt = group[-1] + 1
+            done = min(self.start(nxt) if nxt < n_excerpts else n_total, n_total)
             write(self.finish(done))
             if progress is not None:
                 progress(done)
+
+        if getattr(self.dreamer, "device_type", "cpu") == "cuda" or len(groups) < 2:
+            for group, params in groups:
+                finish_group(group, self.dream(group, *_with_params(read_group(group), params)))
+        else:
+            # On a CPU the next group is handed to the excerpt workers while this one finishes (overlap-add,
+            # write): the workers never wait for the caller between groups. RENDER_LOOKAHEAD groups in flight
+            # at most (constant memory); each excerpt's bits do not depend on the order.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(RENDER_LOOKAHEAD, thread_name_prefix="dreambridge-render") as ahead:
+
+                def launch(group, params):
+                    return ahead.submit(self.dream, group, *_with_params(read_group(group), params))
+
+                pending = [launch(*g) for g in groups[:RENDER_LOOKAHEAD]]
+                for i, (group, _) in enumerate(groups):
+                    wets = pending.pop(0).result()
+                    if i + RENDER_LOOKAHEAD < len(groups):
+                        pending.append(launch(*groups[i + RENDER_LOOKAHEAD]))
+                    finish_group(group, wets)
         return RenderStats(n_total, n_excerpts, time.perf_counter() - t0)
+
+
+def _with_params(read_out, params) -> tuple:
+    """``(excerpts, params, n_valid)``: ``dream``'s positional arguments after the indices."""
+    excerpts, n_valid = read_out
+    return excerpts, params, n_valid
 
 
 class BlockStream:

@@ -389,8 +389,8 @@ def format_report(report: dict) -> str:
                       f"{'baseline ms':>11s} {'speed-up':>8s}"]
         for r in report["layers"]:
             lines.append(f"{r['layer']:5d} {r['ms_per_iteration']:8.2f} {r['latency_ms_per_iteration']:8.2f} "
-                         f"{r['x_realtime']:10.1f}x {_pct(r['gemm_share']):>10s} {r['baseline_ms_per_iteration']:11.2f} "
-                         f"{r['speedup']:7.2f}x")
+                         f"{r['x_realtime']:10.1f}x {_pct(r['gemm_share']):>10s} "
+                         f"{r['baseline_ms_per_iteration']:11.2f} {r['speedup']:7.2f}x")
     lines += ["", f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} "
                   f"{'end-to-end':>10s} {'gemm share':>10s} {'speed-up':>8s}"]
     for r in [base, report["naive"]] + report["results"]:

@@ -22,15 +22,7 @@ def test_process_reset_false_reports_latency(tiny_model, rng):
 
 
 def _render(dreamer, audio):
-    scheduler = ExcerptScheduler(dreamer, SR, audio.shape[0])
-    n_total, blocks = audio.shape[1], []
-
-    def read(start, stop):
-        block = audio[:, start : min(stop, n_total)]
-        return np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
-
-    stats = scheduler.render(read, blocks.append, n_total)
-    return np.concatenate(blocks, axis=1), stats, scheduler
+    return _render_group(dreamer, audio, 1)
 
 
 def test_the_tail_excerpt_is_left_out_and_the_previous_one_ends_the_file(tiny_model, rng):
@@ -117,3 +109,44 @@ def test_one_shots_at_own_length_keep_the_quality_measures(model_default):
     # Envelope correlation is ~1 for both (seed moves it 6e-4), so it gets an absolute bound instead of a ratio.
     assert np.all(moved[:3] < 0.2 * seeds[:3]), (moved, seeds)
     assert moved[3] < 1e-3, moved
+
+
+def test_a_cpu_render_dreams_ahead_but_reads_and_writes_in_order(tiny_model, rng):
+    """With one excerpt per group the render keeps two groups dreaming while it overlap-adds and writes:
+    ``read`` and ``write`` still run in the calling thread, in order, and the output equals the render
+    of the same signal as one group (no look-ahead), bit for bit."""
+    import threading
+
+    audio = music_like(rng, 2.0, n_channels=2)
+    dreamer = Dreamer(tiny_model, FAST, device="cpu")
+    scheduler = ExcerptScheduler(dreamer, SR, 2)
+    n_total, blocks, reads, writers = audio.shape[1], [], [], set()
+
+    def read(start, stop):
+        reads.append((start, threading.current_thread()))
+        block = audio[:, start : min(stop, n_total)]
+        return np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+
+    def write(block):
+        writers.add(threading.current_thread())
+        blocks.append(block)
+
+    stats = scheduler.render(read, write, n_total, group_size=1)
+    assert stats.n_excerpts >= 5  # enough groups for the look-ahead to matter
+    me = threading.current_thread()
+    assert {t for _, t in reads} == {me} and writers == {me}
+    assert [s for s, _ in reads] == sorted(s for s, _ in reads)
+    whole, _, _ = _render_group(dreamer, audio, stats.n_excerpts)
+    assert np.array_equal(np.concatenate(blocks, axis=1), whole)
+
+
+def _render_group(dreamer, audio, group_size):
+    scheduler = ExcerptScheduler(dreamer, SR, audio.shape[0])
+    n_total, blocks = audio.shape[1], []
+
+    def read(start, stop):
+        block = audio[:, start : min(stop, n_total)]
+        return np.pad(block, ((0, 0), (0, stop - start - block.shape[1])))
+
+    stats = scheduler.render(read, blocks.append, n_total, group_size=group_size)
+    return np.concatenate(blocks, axis=1), stats, scheduler
