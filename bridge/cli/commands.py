@@ -405,6 +405,9 @@ def cmd_report(args) -> int:
             raise ParameterError(f"--params {unknown[0]} is not a Table 11 run; choose from {', '.join(TABLE11)}")
         if not 1 <= args.step_seconds <= 600:
             raise ParameterError(f"--step-seconds {args.step_seconds:g} is outside 1..600")
+        bad_seeds = [s for s in args.seeds if not 0 <= s < 2**31]
+        if bad_seeds:
+            raise ParameterError(f"--seeds {bad_seeds[0]} is outside 0..2**31-1; give non-negative noise seeds")
         dreamer = Dreamer(args.model, DreamParams(), device=args.device)
         loudness = "lowpass_hz" in (args.params or TABLE11)
         n_runs = 1 + len(args.params or TABLE11) + (len(args.seeds) if loudness else 0)
