@@ -128,6 +128,17 @@ _WORKERS_LOCK = threading.Lock()
 _LOCAL = threading.local()
 
 
+def _forget_workers_in_child() -> None:
+    """A forked child has none of its parent's threads: it makes its own workers (and lock) on first use."""
+    global _WORKERS_LOCK
+    _WORKERS.clear()
+    _WORKERS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_in_child)
+
+
 def engine_threads(backend: str = "torch") -> int:
     """The threads this process lets the engine use on a CPU, as the front-ends set them:
     torch's intra-op count in the calling thread (``torch.set_num_threads``, ``--threads``,

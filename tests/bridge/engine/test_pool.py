@@ -104,3 +104,29 @@ def test_excerpt_workers_run_one_thread_each_and_leave_the_caller_alone():
         assert workers.map(lambda k: workers.map(lambda j: j * k, [1, 2]), [3, 4]) == [[3, 6], [4, 8]]
     finally:
         torch.set_num_threads(before)
+
+
+def _map_in_child(conn):
+    conn.send(excerpt_workers(2).map(lambda k: k * k, range(5)))
+
+
+def test_a_forked_child_makes_its_own_workers():
+    """A process forked after the workers started (multiprocessing's default on Linux) has none of their
+    threads: its first map makes new ones instead of waiting forever on the parent's."""
+    import multiprocessing
+
+    import time
+
+    excerpt_workers(2).map(time.sleep, [0.05] * 4)  # both of the parent's threads exist (and idle)
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_map_in_child, args=(child,))
+    process.start()
+    try:
+        assert parent.poll(60), "the child's map never returned"
+        assert parent.recv() == [0, 1, 4, 9, 16]
+        process.join(30)
+        assert process.exitcode == 0
+    finally:
+        if process.is_alive():
+            process.kill()
