@@ -11,9 +11,23 @@ import argparse
 import sys
 
 from dreambridge.presets import schema
-from dreambridge.presets.version import version
 
 __all__ = ["get_parser", "main", "describe_failure"]
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed version only when asked (importlib.metadata costs ~40 ms of every
+    start-up otherwise)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from dreambridge.presets.version import version
+
+        parser._print_message(f"{parser.prog} {version()}\n", sys.stdout)
+        parser.exit()
 
 
 def _add_dream_args(p: argparse.ArgumentParser) -> None:
@@ -31,7 +45,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
