@@ -2,7 +2,7 @@
 
 A model directory may hold ``graphs/``: one dream-step graph per depth the onnx backend
 builds (layers ``0..d`` for every ``d`` below the last, the full network with its head,
-each with and without the Ardila terms: the same graphs ``GraphCache`` would export in
+each with and without the Ardila terms: the same graphs the onnx backend would export in
 memory) and one ``weights.bin`` that every graph reads its large tensors from (ONNX
 external data; a layer's tensors are stored once for all the depths that use it), plus
 ``index.json`` with the model facts the engine needs (rate, layer channels and strides,
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from dreambridge.presets.errors import ModelLoadError
+from dreambridge.presets.fileutil import sha256_file
 
 __all__ = ["GRAPHS_DIR", "INDEX_NAME", "WEIGHTS_FILE", "graph_key", "ShippedGraphs", "build_shipped_graphs",
            "main"]
@@ -38,14 +39,6 @@ ALIGN = 64  # byte alignment of each tensor in weights.bin
 def graph_key(depth: int | None, ardila: bool) -> str:
     """The index key of the graph of layers ``0..depth`` (``None``: the full network with its head)."""
     return f"{'full' if depth is None else int(depth)}{'-ardila' if ardila else ''}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ShippedGraphs:
@@ -75,12 +68,14 @@ class ShippedGraphs:
             index = json.loads(index_path.read_text())
             if index.get("schema") != 1 or not isinstance(index.get("graphs"), dict):
                 raise ValueError("not a schema-1 graph index")
-            meta = index["model"]
-            for key in ("sample_rate", "layer_channels", "layer_strides", "class_names", "name", "weights_sha256"):
-                meta[key]  # noqa: B018 (presence check)
+            missing = {"sample_rate", "layer_channels", "layer_strides", "class_names", "name",
+                       "weights_sha256"} - set(index["model"])
+            if missing:
+                raise KeyError(", ".join(sorted(missing)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"{index_path}: the shipped graph index is missing or corrupt ({exc}); reinstall "
-                                 f"dreambridge or rebuild it: python -m dreambridge.export.shipped {model_dir}") from None
+                                 f"dreambridge or rebuild it: python -m dreambridge.export.shipped {model_dir}"
+                                 ) from None
         return cls(folder, index)
 
     def _check(self, name: str) -> Path:
@@ -91,7 +86,7 @@ class ShippedGraphs:
         hint = f"reinstall dreambridge or rebuild: python -m dreambridge.export.shipped {self.folder.parent}"
         if recorded is None or not path.is_file():
             raise ModelLoadError(f"{path}: shipped graph file is missing; {hint}")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != recorded:
             raise ModelLoadError(f"{path}: sha256 {actual[:12]}... does not match the index's {recorded[:12]}...; "
                                  f"the file was changed or corrupted, {hint}")
@@ -217,7 +212,7 @@ def build_shipped_graphs(model, out_dir=None) -> dict:
             _gradient_check(net, data, path, ardila)
             index["graphs"][key] = name
         for path in sorted(staging.iterdir()):
-            index["files"][path.name] = _sha256(path)
+            index["files"][path.name] = sha256_file(path)
         atomic_write_bytes(staging / INDEX_NAME, (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
         old = None
         if target.exists():

@@ -297,8 +297,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None,
                    help="excerpts per batch of the end-to-end and render rows (default: the engine's own)")
     p.add_argument("--startup", action="store_true",
-                   help="instead: whole-process wall time of `dream` on a 1 s file and files/s of `batch` on 40 "
-                        "one-shots of 0.5 s (--repeats runs each, default 3 here)")
+                   help="instead: whole-process wall and CPU time of `dream` on a 1 s file and files/s of `batch` on "
+                        "40 one-shots of 0.5 s, torch and onnx backends in turn (--repeats runs each, default 3 here)")
     p.add_argument("--gpu", action="store_true",
                    help="instead: x real time on CUDA (torch and onnx backends), distance to the CPU render, batch "
                         "files/s on the GPU (--seconds, default 60 here)")
