@@ -30,6 +30,7 @@ __all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_
 MANIFEST_NAME = ".dreambridge-batch.json"
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}  # what ``dream`` reads, folders included
 LOCK_NAME = ".dreambridge-batch.lock"
+MANIFEST_SECONDS = 0.5  # the longest a finished output waits for its "done" record
 _ENTRY_SHAPE = Table({"key": Text(), "input": Text(), "status": Text(("started", "done")), "size": Integer(0),
                       "sha256": Text(pattern="[0-9a-f]{64}")}, required=("key",), label="a manifest entry")
 MANIFEST_SHAPE = Table(others=_ENTRY_SHAPE, label="a JSON object of outputs")
@@ -492,12 +493,23 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     if todo:
         _save_manifest(out_dir, manifest)
 
+    keys = {job.output: job.key for job in todo}
+    unsaved = {"count": 0, "since": time.perf_counter()}
+
+    def save_pending(force: bool = False):
+        # "done" records are written at most every MANIFEST_SECONDS (a folder of one-shots finishes dozens of
+        # files a second): one the manifest has not caught up with is "started", so --resume redoes it.
+        if unsaved["count"] and (force or time.perf_counter() - unsaved["since"] >= MANIFEST_SECONDS):
+            _save_manifest(out_dir, manifest)
+            unsaved["count"], unsaved["since"] = 0, time.perf_counter()
+
     def record(result):
         if result["ok"]:
-            key = next(j.key for j in todo if j.output == result["output"])
-            manifest[_relative(out_dir, result["output"])] = {"key": key, "input": result["input"], "status": "done",
-                                                               "size": result["size"], "sha256": result["sha256"]}
-            _save_manifest(out_dir, manifest)
+            manifest[_relative(out_dir, result["output"])] = {"key": keys[result["output"]], "input": result["input"],
+                                                               "status": "done", "size": result["size"],
+                                                               "sha256": result["sha256"]}
+            unsaved["count"] += 1
+            save_pending()
             summary["ok"].append(result)
         else:
             summary["failed"].append({"input": result["input"], "error": result["error"]})
@@ -508,12 +520,15 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     parallel = executor is not None or (jobs > 1 and len(todo) > 1)
     results = executor(settings, todo) if executor is not None else _local_results(settings, todo, jobs, threads,
                                                                                    progress)
-    for result in results:
-        record(result)
-        overall.update(1)
-        if parallel and result["ok"] and progress:
-            speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
-            overall.write(f"{result['output']}: {speed:.1f}x real time")
+    try:
+        for result in results:
+            record(result)
+            overall.update(1)
+            if parallel and result["ok"] and progress:
+                speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
+                overall.write(f"{result['output']}: {speed:.1f}x real time")
+    finally:
+        save_pending(force=True)  # interrupted too: what is done is recorded (each record is true)
     overall.close()
     audio = sum(r["audio_seconds"] for r in summary["ok"])
     summary["wall_seconds"] = time.perf_counter() - t0
