@@ -229,9 +229,15 @@ def build_shipped_graphs(model, out_dir=None) -> dict:
 
 def main(argv=None) -> int:
     """``python -m dreambridge.export.shipped [MODEL ...]`` (default: the default model)."""
+    from dreambridge.presets.errors import DreamError
+
     names = (sys.argv[1:] if argv is None else list(argv)) or ["default"]
     for name in names:
-        index = build_shipped_graphs(name)
+        try:
+            index = build_shipped_graphs(name)
+        except DreamError as exc:
+            print(f"dreambridge.export.shipped: error: {exc}", file=sys.stderr)
+            return 2
         print(f"{name}: {len(index['graphs'])} dream-step graphs written, every one checked")
     return 0
 

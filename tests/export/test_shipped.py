@@ -108,3 +108,12 @@ def test_a_model_without_graphs_still_dreams_with_onnx_through_torch(tiny_model_
     dreamer = Dreamer(str(tiny_model_dir), FAST, backend="onnx")
     assert dreamer.model is not None  # exported in memory, as before
     assert np.isfinite(dreamer.process(music_like(rng, 0.6), SR)).all()
+
+
+def test_the_build_command_refuses_what_it_cannot_build_in_one_line(capsys):
+    from dreambridge.export.shipped import main
+
+    assert main(["crepe-tiny"]) == 2  # CREPE dreams with the torch backend only
+    assert main(["no-such-model"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "torch backend" in lines[0] and "unknown model 'no-such-model'" in lines[1]
