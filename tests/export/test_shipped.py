@@ -39,6 +39,17 @@ def test_the_default_model_ships_graphs_built_from_its_weights():
         assert recorded == weights_digest(fresh) == weights_digest(shipped), path
 
 
+def test_the_default_model_on_its_shipped_graphs_dreams_like_torch(rng):
+    audio = music_like(rng, 0.8, n_channels=2)
+    shipped = Dreamer("default", FAST, device="cpu", backend="onnx")
+    assert shipped.model is None  # the shipped graphs, not an in-memory export
+    a = shipped.process(audio, SR)
+    b = Dreamer("default", FAST, device="cpu", backend="torch").process(audio, SR)
+    # Same seed, same offsets; only float32 summation order differs (~1e-6 per step, three
+    # steps, renormalised each time): 1e-4 absolute is far below one 16-bit LSB (3e-5 * 3).
+    assert np.abs(a - b).max() < 1e-4
+
+
 @pytest.fixture(scope="module")
 def built_once(tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("shipped") / "tiny"
