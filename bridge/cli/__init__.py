@@ -200,6 +200,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", nargs="+", default=None, metavar="NAME",
                    help="table11: the Table 11 runs to dream (default: all six, beside the layers-only control)")
     p.add_argument("--step-seconds", type=float, default=20.0, help="table11: seconds per step (the paper: 20)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="N",
+                   help="table11: seeds of the cutoff run's loudness against its control (default 0 1 2; "
+                        "measured when lowpass_hz is among --params)")
     p.add_argument("--models", nargs="+", default=None, help="variety: models to compare (default: every model)")
     p.add_argument("--stems", default=None, metavar="DIR", help="stems: the stem folder (dreambridge data stems DIR)")
     p.add_argument("--presets", nargs="+", default=["default"], help="stems: presets to compare")

@@ -397,17 +397,29 @@ def cmd_report(args) -> int:
         print(json.dumps(result, indent=1) if args.json else format_variety(result))
         return 0
     if args.kind == "table11":
-        from dreambridge.bridge.lab.table11 import TABLE11, format_table11, table11_report
+        from dreambridge.bridge.lab.table11 import (TABLE11, cutoff_loudness, format_cutoff_loudness, format_table11,
+                                                    table11_report)
 
         unknown = sorted(set(args.params or []) - set(TABLE11))
         if unknown:
             raise ParameterError(f"--params {unknown[0]} is not a Table 11 run; choose from {', '.join(TABLE11)}")
         if not 1 <= args.step_seconds <= 600:
             raise ParameterError(f"--step-seconds {args.step_seconds:g} is outside 1..600")
+        bad_seeds = [s for s in args.seeds if not 0 <= s < 2**31]
+        if bad_seeds:
+            raise ParameterError(f"--seeds {bad_seeds[0]} is outside 0..2**31-1; give non-negative noise seeds")
         dreamer = Dreamer(args.model, DreamParams(), device=args.device)
-        with tqdm(total=1 + len(args.params or TABLE11), desc="table11", disable=args.json) as bar:
+        loudness = "lowpass_hz" in (args.params or TABLE11)
+        n_runs = 1 + len(args.params or TABLE11) + (len(args.seeds) if loudness else 0)
+        with tqdm(total=n_runs, desc="table11", disable=args.json) as bar:
             result = table11_report(dreamer, args.params, args.step_seconds, args.seed, progress=bar.update)
-        print(json.dumps(result, indent=1) if args.json else format_table11(result))
+            if loudness:
+                result["cutoff_loudness"] = cutoff_loudness(dreamer, args.seeds, args.step_seconds,
+                                                            min(10.0, args.step_seconds), progress=bar.update)
+        text = format_table11(result)
+        if loudness:
+            text += "\n\n" + format_cutoff_loudness(result["cutoff_loudness"])
+        print(json.dumps(result, indent=1) if args.json else text)
         return 0
     dreamer = Dreamer(args.model, DreamParams(), device=args.device)
     if args.kind == "findings":

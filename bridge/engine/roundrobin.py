@@ -20,7 +20,10 @@ The buffer holds its level: every excerpt is dreamed at the peak its positions h
 start (-1 dBFS from noise or silence; the captured bar's own peak there with ``init="input"``),
 not at its current peak. The dream loop normalises before its low-pass (the paper's order),
 so what a low cutoff removes is heard as a lower level; measured from the excerpt's current
-peak instead, that loss would compound round after round and fade the buffer out.
+peak instead, that loss would compound round after round and fade the buffer out. The peak is
+what holds: a map whose dream gathers its energy into grains (layer 0 map 3 of the default model)
+lowers the buffer's RMS round after round at the same peak, as one excerpt dreamed on and on does
+(README, "Loudness and the cutoff").
 
 An excerpt whose buffer is silent dreams from silence (``init`` noise or silence), or stays
 silent (``init="input"``: a stem's rests stay rests). ``mix`` below 1 blends each dream with

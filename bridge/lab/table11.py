@@ -11,6 +11,12 @@ Measures per step (the whole window, both layer settings): mean loudness (RMS),
 brightness (spectral centroid, Hz), noisiness (spectral flatness in 40 Hz .. min(8 kHz,
 the cutoff): beyond the low-pass, flatness measures only the filter) and roughness
 (spectral flux), as ``dsp.features`` defines them.
+
+The cutoff run's loudness (``cutoff_loudness``), on several seeds: the RMS over the last
+``tail_seconds`` of each step (one layer setting, the half step's), raw and divided by the
+control's over the same window. Inside one run the raw values follow the layer sequence and
+how long layer 0 map 3 has been dreamed, not the cutoff (README, "Loudness and the cutoff"),
+so the paper's finding is read against the control, as its figures 10-13 do.
 """
 
 from __future__ import annotations
@@ -18,12 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.dsp.features import rms, spectral_centroid, spectral_flatness, spectral_flux
-from dreambridge.presets import load_preset
+from dreambridge.presets import ParameterError, load_preset
 
 from dreambridge.bridge.engine.schedule import SequenceSchedule
 
 __all__ = ["TABLE11", "PAPER_FINDINGS", "LAYER_STEPS", "table11_schedule", "cutoff_run_schedule", "step_features",
-           "table11_report", "format_table11"]
+           "table11_report", "format_table11", "cutoff_loudness", "format_cutoff_loudness"]
 
 TABLE11 = {
     "max_offset_samples": [1, 16, 64, 128, 512],
@@ -77,10 +83,15 @@ def step_features(audio: np.ndarray, sample_rate: int, first_s: float, stop_s: f
             "roughness": float(np.mean(spectral_flux(x, sample_rate)))}
 
 
-def _run(dreamer, schedule, step_seconds: float, sample_rate: int) -> list[dict]:
+def _render(dreamer, schedule, step_seconds: float, sample_rate: int) -> np.ndarray:
+    """One run of six steps from noise, mono."""
     dreamer.set_schedule(schedule)
     n_total = int(round(6 * step_seconds * sample_rate))
-    audio = dreamer.process(np.zeros((1, n_total), np.float32), sample_rate)[0]
+    return dreamer.process(np.zeros((1, n_total), np.float32), sample_rate)[0]
+
+
+def _run(dreamer, schedule, step_seconds: float, sample_rate: int) -> list[dict]:
+    audio = _render(dreamer, schedule, step_seconds, sample_rate)
     rows = []
     for i in range(1, 6):
         params = schedule.at(i * step_seconds)
@@ -124,4 +135,55 @@ def format_table11(report: dict) -> str:
                 f"| {row['noisiness']:.3f} ({ref['noisiness']:.3f}) "
                 f"| {row['roughness']:.4f} ({ref['roughness']:.4f}) | {PAPER_FINDINGS[name] if i == 0 else ''} |"
             )
+    return "\n".join(lines)
+
+
+def _tail_loudness(audio: np.ndarray, sample_rate: int, step_seconds: float, tail_seconds: float) -> list[float]:
+    """Mean loudness (RMS) of the last ``tail_seconds`` of steps 1..5."""
+    return [float(np.mean(rms(audio[int(((i + 1) * step_seconds - tail_seconds) * sample_rate):
+                                     int((i + 1) * step_seconds * sample_rate)])))
+            for i in range(1, 6)]
+
+
+def cutoff_loudness(dreamer, seeds=(0, 1, 2), step_seconds: float = 20.0, tail_seconds: float = 10.0,
+                    progress=None) -> dict:
+    """The cutoff run (Table 11's 2-4-8-12-16 kHz, as ``bisig-exp2-sequence``) and its control
+    (layers only, 12 kHz throughout) per seed: loudness over the last ``tail_seconds`` of each
+    step, raw (``run``, ``control``) and against the control (``ratio``), plus whether the
+    2 kHz step is quieter than the 16 kHz step, raw (``raw_holds``) and against the control
+    (``ratio_holds``)."""
+    if not 0 < tail_seconds <= step_seconds:
+        raise ParameterError(f"tail_seconds={tail_seconds:g} is outside 0..step_seconds ({step_seconds:g} s); "
+                             "measure at most one step")
+    rate = max(dreamer.sample_rate, 44100)
+    rows = []
+    for seed in seeds:
+        run, control = (_tail_loudness(_render(dreamer, table11_schedule(param, step_seconds, seed=seed), step_seconds,
+                                               rate), rate, step_seconds, tail_seconds)
+                        for param in ("lowpass_hz", None))
+        ratio = [a / max(b, 1e-12) for a, b in zip(run, control)]
+        rows.append({"seed": int(seed), "run": run, "control": control, "ratio": ratio,
+                     "raw_holds": run[0] < run[-1], "ratio_holds": ratio[0] < ratio[-1]})
+        if progress:
+            progress()
+    return {"model": dreamer.card.get("name", ""), "step_seconds": step_seconds, "tail_seconds": tail_seconds,
+            "cutoffs_hz": TABLE11["lowpass_hz"], "rows": rows}
+
+
+def format_cutoff_loudness(report: dict) -> str:
+    """Markdown: per seed and step, the cutoff run's loudness, the control's, and their ratio."""
+    cutoffs = " | ".join(f"{c / 1000:g} kHz" for c in report["cutoffs_hz"])
+    lines = [
+        f"model {report['model']}: the cutoff run's loudness (RMS) over the last {report['tail_seconds']:g} s of each "
+        f"{report['step_seconds']:g} s step; run / control (layers only, 12 kHz) / ratio",
+        "",
+        f"| seed | | {cutoffs} | 2 kHz step quieter than 16 kHz |",
+        "|---|---|" + "---|" * len(report["cutoffs_hz"]) + "---|",
+    ]
+    for row in report["rows"]:
+        for key, label, verdict in (("run", "raw", row["raw_holds"]), ("control", "control", None),
+                                    ("ratio", "run / control", row["ratio_holds"])):
+            cells = " | ".join(f"{v:.3f}" for v in row[key])
+            mark = "" if verdict is None else ("yes" if verdict else "no")
+            lines.append(f"| {row['seed'] if key == 'run' else ''} | {label} | {cells} | {mark} |")
     return "\n".join(lines)
