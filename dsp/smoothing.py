@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = [
     "smoothing_sigma", "gaussian_kernel", "cascade_kernel", "cascade_smooth", "kernel_response",
-    "smoothing_cosines", "draw_offset",
+    "smoothing_cosines", "draw_offset", "balanced_offsets",
 ]
 
 
@@ -87,3 +87,20 @@ def draw_offset(rng: np.random.Generator, max_offset_samples: int) -> int:
     if max_offset_samples <= 0:
         return 0
     return int(rng.integers(-max_offset_samples, max_offset_samples + 1))
+
+
+def balanced_offsets(rng: np.random.Generator, max_offset_samples: int, n_iterations: int) -> np.ndarray:
+    """``n_iterations`` random offsets in ``-max..max`` samples, stratified: each block of
+    ``2 max + 1`` consecutive iterations uses every offset exactly once, in an order drawn
+    from ``rng`` (the last block is cut short; a run shorter than one block draws without
+    replacement). Each offset is still uniform over the range, but every short stretch of
+    iterations sees every offset, so the dream depends less on which seed drew them.
+
+    Returns an ``int64`` array (all 0 when max is 0).
+    """
+    n = max(int(n_iterations), 0)
+    if max_offset_samples <= 0 or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    values = np.arange(-max_offset_samples, max_offset_samples + 1, dtype=np.int64)
+    n_blocks = -(-n // len(values))
+    return rng.permuted(np.tile(values, (n_blocks, 1)), axis=1).reshape(-1)[:n]

@@ -11,15 +11,9 @@ import json
 import os
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
-
 from dreambridge.presets.errors import ModelLoadError, first_line
 from dreambridge.presets.fileutil import atomic_path, atomic_write_bytes, sha256_file
 from dreambridge.presets.shape import ANY, Integer, ListOf, Null, Number, OneOf, Table, Text, check
-
-from .factory import build_model
-from .nets import RawAudioNet
 
 __all__ = ["WEIGHTS_NAME", "CARD_NAME", "save_checkpoint", "load_checkpoint", "read_card"]
 
@@ -43,6 +37,8 @@ def save_checkpoint(model: RawAudioNet, directory: str | os.PathLike, card: dict
     ``card`` supplies the free fields (``class_names``, ``training``, ``test_accuracy``,
     ...); architecture, parameter count and hash are filled in here.
     """
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -89,6 +85,11 @@ def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.devi
         If the directory, card or weights are missing, the weights' sha256 differs from
         the card's, or the weights do not fit the architecture.
     """
+    import torch
+    from safetensors.torch import load_file
+
+    from .factory import build_model
+
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelLoadError(

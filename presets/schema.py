@@ -168,9 +168,11 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     _f("max_offset_samples", int, 1, "samples", "0..44100",
        "Random temporal jitter before each step: larger raises brightness and noisiness.",
        minimum=0, maximum=44100, curve="int", midi_range=(0, 512), sweepable=True),
-    _f("jitter", str, "grid", "mode", "grid or fixed",
+    _f("jitter", str, "grid", "mode", "grid, fixed or balanced",
        "grid: the offset range also spans the dreamed layer's stride period (up to 50 ms), so strided convs leave no "
-       "comb buzz; fixed: exactly +-max_offset_samples (the papers).", choices=("grid", "fixed"), curve="choice"),
+       "comb buzz; fixed: exactly +-max_offset_samples (the papers); balanced: the same range, every offset used "
+       "equally often (order drawn by the seed), so the seed moves the dream less and the maps stand out more.",
+       choices=("grid", "fixed", "balanced"), curve="choice"),
     _f("grid_notch_hz", float, 0.0, "Hz", "0 (off)..50",
        "Width (sigma) of the notches that keep the dreamed layers' stride grids (every 44100/7 Hz, 44100/49 Hz, ...) "
        "out of the dream step: no steady metallic whistle.",

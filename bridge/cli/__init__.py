@@ -11,9 +11,23 @@ import argparse
 import sys
 
 from dreambridge.presets import schema
-from dreambridge.presets.version import version
 
 __all__ = ["get_parser", "main", "describe_failure"]
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed version only when asked (importlib.metadata costs ~40 ms of every
+    start-up otherwise)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from dreambridge.presets.version import version
+
+        parser._print_message(f"{parser.prog} {version()}\n", sys.stdout)
+        parser.exit()
 
 
 def _add_dream_args(p: argparse.ArgumentParser) -> None:
@@ -31,7 +45,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dreambridge", description="Audio DeepDream on raw waveforms, beside your DAW."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -286,8 +300,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None,
                    help="excerpts per batch of the end-to-end and render rows (default: the engine's own)")
     p.add_argument("--startup", action="store_true",
-                   help="instead: whole-process wall time of `dream` on a 1 s file and files/s of `batch` on 40 "
-                        "one-shots of 0.5 s (--repeats runs each, default 3 here)")
+                   help="instead: whole-process wall and CPU time of `dream` on a 1 s file and files/s of `batch` on "
+                        "40 one-shots of 0.5 s, torch and onnx backends in turn (--repeats runs each, default 3 here)")
     p.add_argument("--gpu", action="store_true",
                    help="instead: x real time on CUDA (torch and onnx backends), distance to the CPU render, batch "
                         "files/s on the GPU (--seconds, default 60 here)")

@@ -48,8 +48,9 @@ class Dreamer:
         Compute device; ``auto`` picks CUDA when present.
     backend : {"torch", "onnx"}
         Gradient backend. ``onnx`` runs an exported dream-step graph in onnxruntime: given a
-        ``.onnx`` path it never imports torch; given a model name or directory it exports
-        the graphs it needs in memory.
+        ``.onnx`` path, or a model whose directory ships its graphs (``graphs/``, see
+        ``export.shipped``: the default model does), it never imports torch; given another
+        model name or directory it exports the graphs it needs in memory.
     batch_size : int, optional
         Excerpt-channels handed out together (default 32 on CUDA: one batch on the device; on a
         CPU groups hold at least ``GROUP_ITEMS_PER_WORKER`` per worker and each item is dreamed
@@ -76,8 +77,11 @@ class Dreamer:
         if backend not in ("torch", "onnx"):
             raise ParameterError(f"backend={backend!r} is not one of torch, onnx")
         self.backend_name = backend
+        shipped = _shipped_graphs(model) if backend == "onnx" else None
         if backend == "onnx" and str(model).endswith(".onnx"):
             self._init_onnx_file(str(model), device)
+        elif shipped is not None:
+            self._init_shipped_graphs(*shipped, device)
         else:
             self._init_torch_model(model, device, backend)
         # Measured on 2 CPU cores, 10 s through process(): torch 20.6x at batch 1, 15.8 at 2, 13.0 at 4,
@@ -105,6 +109,22 @@ class Dreamer:
         self.dsp = NumpyDSP()
         providers = self.backend.providers
         self.device_type = "cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu"
+
+    def _init_shipped_graphs(self, graphs, card: dict, device: str) -> None:
+        """The model's shipped dream-step graphs (``export.shipped``): onnxruntime and numpy only."""
+        from dreambridge.bridge.engine.onnx_backend import NumpyDSP, OnnxBackend, onnx_providers
+
+        graphs.check_weights()  # at once: a damaged install fails here, not at the first excerpt
+        meta = graphs.meta
+        self.model, self.card = None, card
+        self.layer_channels = list(meta["layer_channels"])
+        self.layer_strides = list(meta["layer_strides"])
+        self.n_classes = len(meta["class_names"])
+        self.has_head = True
+        self.sample_rate = int(meta["sample_rate"])
+        self.backend = OnnxBackend(graphs.path, device, n_layers=len(self.layer_channels))
+        self.dsp = NumpyDSP()
+        self.device_type = "cuda" if onnx_providers(device)[0] == "CUDAExecutionProvider" else "cpu"
 
     def _init_torch_model(self, model, device: str, backend: str) -> None:
         import torch
@@ -465,6 +485,31 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
+
+
+def _shipped_graphs(model):
+    """``(ShippedGraphs, card)`` when ``model`` names a model directory that ships its dream-step
+    graphs, built from the weights its card names; else ``None`` (a ``.onnx`` file, a loaded
+    model, a model without ``graphs/``). Reads JSON and hashes files only: no torch."""
+    import os
+
+    if not isinstance(model, (str, os.PathLike)) or str(model).endswith(".onnx"):
+        return None
+    from dreambridge.export.shipped import ShippedGraphs
+    from dreambridge.models.checkpoint import read_card
+    from dreambridge.models.zoo import resolve_model_dir
+    from dreambridge.presets.errors import ModelLoadError
+
+    folder = resolve_model_dir(model)
+    graphs = ShippedGraphs.find(folder)
+    if graphs is None:
+        return None
+    card = read_card(folder)
+    if graphs.meta["weights_sha256"] != card["weights_sha256"]:
+        raise ModelLoadError(f"{graphs.folder}: the shipped graphs were built from other weights (sha256 "
+                             f"{graphs.meta['weights_sha256'][:12]}..., the card names {card['weights_sha256'][:12]}"
+                             f"...); rebuild them: python -m dreambridge.export.shipped {folder}")
+    return graphs, card
 
 
 def _fit(x: np.ndarray, n: int) -> np.ndarray:

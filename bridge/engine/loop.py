@@ -35,7 +35,8 @@ from functools import lru_cache
 import numpy as np
 
 from dreambridge.dsp.filters import band_response, grid_notch_response
-from dreambridge.dsp.smoothing import cascade_kernel, draw_offset, smoothing_cosines, smoothing_sigma
+from dreambridge.dsp.smoothing import (balanced_offsets, cascade_kernel, draw_offset, smoothing_cosines,
+                                       smoothing_sigma)
 from dreambridge.presets.params import DreamParams
 
 __all__ = ["dream_loop", "offsets_for", "offset_range", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ", "step_notch",
@@ -58,10 +59,15 @@ def offset_range(params: DreamParams, stride_period: int) -> int:
 
 
 def offsets_for(rngs: list[np.random.Generator], params: DreamParams, stride_period: int = 1) -> np.ndarray:
-    """``[iterations, B]`` random offsets, one stream per excerpt (batch-independent)."""
+    """``[iterations, B]`` random offsets, one stream per excerpt (batch-independent):
+    independent draws, or for ``jitter="balanced"`` every offset equally often in each block
+    of ``2 max + 1`` iterations (``dsp.smoothing.balanced_offsets``)."""
     limit = offset_range(params, stride_period)
     out = np.zeros((params.iterations, len(rngs)), dtype=np.int64)
     for b, rng in enumerate(rngs):
+        if params.jitter == "balanced":
+            out[:, b] = balanced_offsets(rng, limit, params.iterations)
+            continue
         for i in range(params.iterations):
             out[i, b] = draw_offset(rng, limit)
     return out

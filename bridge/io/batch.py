@@ -30,6 +30,7 @@ __all__ = ["LOCK_NAME", "MANIFEST_SHAPE", "BatchJob", "BatchSettings", "collect_
 MANIFEST_NAME = ".dreambridge-batch.json"
 AUDIO_SUFFIXES = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3"}  # what ``dream`` reads, folders included
 LOCK_NAME = ".dreambridge-batch.lock"
+MANIFEST_SECONDS = 0.5  # the longest a finished output waits for its "done" record
 _ENTRY_SHAPE = Table({"key": Text(), "input": Text(), "status": Text(("started", "done")), "size": Integer(0),
                       "sha256": Text(pattern="[0-9a-f]{64}")}, required=("key",), label="a manifest entry")
 MANIFEST_SHAPE = Table(others=_ENTRY_SHAPE, label="a JSON object of outputs")
@@ -204,18 +205,13 @@ def _chains(resolved):
     return build_chains(resolved.preset, resolved.fx, resolved.schedule)
 
 
-def _make_dreamer(settings: BatchSettings):
-    """``(Dreamer, Resolved)`` for ``settings``: every parameter validated before a file is touched."""
+def _make_dreamer(settings: BatchSettings, threads: int | None = None):
+    """``(Dreamer, Resolved)`` for ``settings``: every parameter validated before a file is touched.
+    ``threads`` (default ``settings.threads``) sets this thread's torch and the dreamer's
+    onnxruntime thread count."""
     from dreambridge.bridge.engine.dreamer import Dreamer
     from dreambridge.bridge.engine.schedule import resolve
 
-    if settings.threads:
-        import torch
-
-        from dreambridge.bridge.engine.onnx_backend import set_num_threads
-
-        torch.set_num_threads(settings.threads)
-        set_num_threads(settings.threads)
     automation = None
     if settings.automation:
         from dreambridge.bridge.live.automation import MidiAutomation
@@ -229,7 +225,21 @@ def _make_dreamer(settings: BatchSettings):
     resolved = resolve(settings.preset, settings.sets, seed=settings.seed, automation=automation)
     dreamer = Dreamer(settings.model, resolved.params, device=settings.device, backend=settings.backend)
     dreamer.set_schedule(resolved.schedule)
+    if threads or settings.threads:
+        _set_threads(dreamer, threads or settings.threads)
     return dreamer, resolved
+
+
+def _set_threads(dreamer, threads: int) -> None:
+    """onnxruntime's thread count for the sessions made from now on, and torch's when ``dreamer``
+    runs a torch model (a dreamer on shipped graphs never imports torch)."""
+    from dreambridge.bridge.engine.onnx_backend import set_num_threads
+
+    set_num_threads(threads)
+    if dreamer.model is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def dream_job(state, job: BatchJob, subtype, progress: bool = False) -> dict:
@@ -272,11 +282,10 @@ def _dream_one(job: BatchJob, subtype, progress: bool = False) -> dict:
 
 
 def _short_groups(dreamer, todo: list) -> tuple[list, list]:
-    """``(groups, rest)``: on a GPU, the jobs whose input is one excerpt or shorter, grouped by
-    rate and channel count into batches of ``dreamer.batch_size`` excerpt-channels; every other
-    job (and every job on a CPU, where one excerpt at a time is the fastest and a batch would
-    move the output off ``dream``'s bits) is dreamed file by file."""
-    if dreamer.device_type != "cuda" or dreamer.params_at(0.0).method == "round_robin":
+    """``(groups, rest)``: the jobs whose input is one excerpt or shorter (one-shots), grouped by
+    rate and channel count into batches of ``dreamer.batch_size`` excerpt-channels (on a CPU: 1 for
+    torch, 4 for onnx); every other job, and every job of the round-robin method, goes file by file."""
+    if dreamer.params_at(0.0).method == "round_robin":
         return [], list(todo)
     import soundfile as sf
 
@@ -299,18 +308,55 @@ def _short_groups(dreamer, todo: list) -> tuple[list, list]:
     return groups, rest
 
 
-def _in_process(todo: list, subtype, progress: bool):
-    """Dream ``todo`` in this process: one-shots batched together on a GPU, the rest file by file."""
+def _dream_group(state, group: list, subtype) -> list:
+    """Dream one group of one-shots with ``state`` (``(Dreamer, Resolved)``); their results."""
     from dreambridge.bridge.io.files import dream_short_files
 
+    dreamer, resolved = state
+    t0 = time.perf_counter()
+    items = [(job.input, job.output, *_chains(resolved)) for job in group]
+    outcomes = dream_short_files(dreamer, items, subtype)
+    seconds = (time.perf_counter() - t0) / len(group)
+    return [_job_result(job, outcome, seconds) for job, outcome in zip(group, outcomes)]
+
+
+def _parallel_groups(settings: BatchSettings, groups: list, subtype, threads: int):
+    """Dream ``groups`` on ``threads`` threads of this process, one group per thread at a time,
+    each thread with its own ``Dreamer`` at one compute thread: files in parallel rather than
+    one file over every core (the step's small ops barely use a second core; files scale), and
+    while one thread dreams, another reads and writes. Results come in the groups' order.
+    A one-shot's output depends only on itself (its own excerpt 0, its own random stream), not
+    on its batch-mates or on which thread dreamed it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+
+    def work(group):
+        if not hasattr(local, "state"):
+            local.state = _make_dreamer(settings, threads=1)
+        return _dream_group(local.state, group, subtype)
+
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dreambridge-batch")
+    try:
+        for future in [pool.submit(work, group) for group in groups]:
+            yield from future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # the running groups finish (whole files, or none)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _in_process(todo: list, subtype, progress: bool, settings: BatchSettings | None = None, threads: int = 1):
+    """Dream ``todo`` in this process: one-shots in groups (on a CPU, ``threads`` groups at once,
+    at one compute thread each), then the longer files one by one over every thread."""
     groups, rest = _short_groups(_DREAMER, todo)
-    for group in groups:
-        t0 = time.perf_counter()
-        items = [(job.input, job.output, *_chains(_RESOLVED)) for job in group]
-        outcomes = dream_short_files(_DREAMER, items, subtype)
-        seconds = (time.perf_counter() - t0) / len(group)
-        for job, outcome in zip(group, outcomes):
-            yield _job_result(job, outcome, seconds)
+    if groups and settings is not None and threads > 1 and _DREAMER.device_type != "cuda":
+        yield from _parallel_groups(settings, groups, subtype, threads)
+        _set_threads(_DREAMER, threads)  # onnxruntime's count is per process: every thread again for the rest
+    else:
+        for group in groups:
+            yield from _dream_group((_DREAMER, _RESOLVED), group, subtype)
     for job in rest:
         yield _dream_one(job, subtype, progress=progress)
 
@@ -332,7 +378,7 @@ def descriptor_for(settings: BatchSettings, dreamer, threads: int = 1) -> dict:
         "subtype": settings.subtype,
         "seed": dreamer.params.seed,
         "threads": threads,
-        "engine": 2,
+        "engine": 3,  # 3: one-shots on a CPU dreamed in parallel groups at one compute thread each
     }
     from dreambridge.presets import load_preset
 
@@ -356,7 +402,7 @@ def _local_results(settings: BatchSettings, todo: list, jobs: int, threads: int,
     from dreambridge.bridge.engine.pool import plan_workers, process_pool
 
     if plan_workers(jobs, threads)[0] <= 1 or len(todo) <= 1:  # one process: no pool, no second model load
-        yield from _in_process(todo, settings.subtype, progress)
+        yield from _in_process(todo, settings.subtype, progress, settings, threads)
         return
     from concurrent.futures.process import BrokenProcessPool
 
@@ -397,15 +443,14 @@ def run_batch(inputs, out_dir, template, settings: BatchSettings, jobs: int = 1,
 
 def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, jobs: int, resume: bool, overwrite: bool,
                 progress: bool, log, executor=None) -> dict:
-    import torch
     from tqdm import tqdm
 
     from dreambridge.bridge.engine.pool import available_cores, default_threads, plan_workers
 
-    # Output bits depend on the torch thread count (the input gradient's reductions), so it is part of the key:
+    # Output bits depend on the thread count (the input gradient's reductions), so it is part of the key:
     # --threads N, else 1 per Ray worker, else the cores shared out over --jobs (in-process files use the same).
     threads = settings.threads or (1 if executor is not None else default_threads(jobs))
-    torch.set_num_threads(threads)
+    _set_threads(_DREAMER, threads)
     processes = plan_workers(jobs, threads)[0]
     if executor is None and processes < jobs:
         log(f"batch: --jobs {jobs} with {threads} thread(s) each would oversubscribe the {available_cores()} "
@@ -448,12 +493,23 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     if todo:
         _save_manifest(out_dir, manifest)
 
+    keys = {job.output: job.key for job in todo}
+    unsaved = {"count": 0, "since": time.perf_counter()}
+
+    def save_pending(force: bool = False):
+        # "done" records are written at most every MANIFEST_SECONDS (a folder of one-shots finishes dozens of
+        # files a second): one the manifest has not caught up with is "started", so --resume redoes it.
+        if unsaved["count"] and (force or time.perf_counter() - unsaved["since"] >= MANIFEST_SECONDS):
+            _save_manifest(out_dir, manifest)
+            unsaved["count"], unsaved["since"] = 0, time.perf_counter()
+
     def record(result):
         if result["ok"]:
-            key = next(j.key for j in todo if j.output == result["output"])
-            manifest[_relative(out_dir, result["output"])] = {"key": key, "input": result["input"], "status": "done",
-                                                               "size": result["size"], "sha256": result["sha256"]}
-            _save_manifest(out_dir, manifest)
+            manifest[_relative(out_dir, result["output"])] = {"key": keys[result["output"]], "input": result["input"],
+                                                               "status": "done", "size": result["size"],
+                                                               "sha256": result["sha256"]}
+            unsaved["count"] += 1
+            save_pending()
             summary["ok"].append(result)
         else:
             summary["failed"].append({"input": result["input"], "error": result["error"]})
@@ -464,12 +520,15 @@ def _run_locked(inputs, out_dir: Path, template: str, settings: BatchSettings, j
     parallel = executor is not None or (jobs > 1 and len(todo) > 1)
     results = executor(settings, todo) if executor is not None else _local_results(settings, todo, jobs, threads,
                                                                                    progress)
-    for result in results:
-        record(result)
-        overall.update(1)
-        if parallel and result["ok"] and progress:
-            speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
-            overall.write(f"{result['output']}: {speed:.1f}x real time")
+    try:
+        for result in results:
+            record(result)
+            overall.update(1)
+            if parallel and result["ok"] and progress:
+                speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
+                overall.write(f"{result['output']}: {speed:.1f}x real time")
+    finally:
+        save_pending(force=True)  # interrupted too: what is done is recorded (each record is true)
     overall.close()
     audio = sum(r["audio_seconds"] for r in summary["ok"])
     summary["wall_seconds"] = time.perf_counter() - t0

@@ -9,10 +9,19 @@ from dreambridge.bridge.io.audio import BlockReader, atomic_writer, output_forma
 __all__ = ["dream_file", "dream_to_file", "dream_short_files"]
 
 
+class _NoBar:
+    """The progress bar of a quiet run: nothing to draw, nothing to import."""
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total_samples: int, sample_rate: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar(), lambda n_done: None
     from tqdm import tqdm
 
-    bar = tqdm(total=round(total_samples / sample_rate, 2), unit="s", desc=desc, disable=not enabled,
+    bar = tqdm(total=round(total_samples / sample_rate, 2), unit="s", desc=desc,
                bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}{postfix}]")
     import time
 

@@ -54,31 +54,44 @@ def write_one_shots(folder: Path, n_files: int, seconds: float, sample_rate: int
     return paths
 
 
-def _run(args: list, env=None, timeout: float = 900) -> float:
-    """Wall seconds of one child process; a failure is an error with the child's last line."""
-    t0 = time.perf_counter()
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(args: list, env=None, timeout: float = 900) -> tuple[float, float, str]:
+    """``(wall seconds, CPU seconds, stdout)`` of one child process; a failure is an error with the
+    child's last line."""
+    cpu0, t0 = _child_cpu(), time.perf_counter()
     out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
         raise DreamError(f"dreambridge {args[3]} failed: {last}")
-    return seconds
+    return seconds, cpu, out.stdout
 
 
 def startup_figures(model: str = "default", preset: str = "default", repeats: int = 3, n_files: int = 40,
-                    file_seconds: float = 0.5, dream_seconds: float = 1.0) -> dict:
-    """Whole-process wall time of ``dream`` on a ``dream_seconds`` stereo file, and files per
-    second of ``batch`` on ``n_files`` one-shots of ``file_seconds``.
+                    file_seconds: float = 0.5, dream_seconds: float = 1.0, backends=("torch", "onnx")) -> dict:
+    """Whole-process wall and CPU time of ``dream`` on a ``dream_seconds`` stereo file, and files
+    per second of ``batch`` on ``n_files`` one-shots of ``file_seconds``, per backend; the
+    backends take turns in every repeat, so a drifting load hits them alike.
 
     Returns
     -------
     dict
-        ``dream_seconds`` (every repeat), ``dream_median``, ``batch_seconds`` (every repeat),
+        ``backends``: per backend, ``dream_seconds`` and ``dream_cpu_seconds`` (every repeat),
+        ``dream_median``, ``dream_cpu_median``, ``batch_seconds``, ``batch_cpu_seconds``,
         ``batch_files_per_second`` (median, whole process) and ``batch_files_per_second_inside``
         (median of batch's own figure: files over its wall time after start-up).
     """
     import soundfile as sf
 
+    result = {name: {"dream_seconds": [], "dream_cpu_seconds": [], "batch_seconds": [], "batch_cpu_seconds": [],
+                     "inside": []} for name in backends}
     with tempfile.TemporaryDirectory(prefix="dreambridge-bench-") as tmp:
         tmp = Path(tmp)
         rng = np.random.default_rng(1)
@@ -86,23 +99,27 @@ def startup_figures(model: str = "default", preset: str = "default", repeats: in
         sf.write(one, (0.3 * rng.standard_normal((int(44100 * dream_seconds), 2))).astype(np.float32), 44100,
                  subtype="PCM_16")
         write_one_shots(tmp / "shots", n_files, file_seconds)
-        common = ["--model", str(model), "--preset", str(preset)]
-        dream, batch, inside = [], [], []
         for r in range(repeats):
-            dream.append(_run([*_CLI, "dream", str(one), "-o", str(tmp / f"out{r}.wav"), "--quiet", *common]))
-            out_dir = tmp / f"batch{r}"
-            t0 = time.perf_counter()
-            run = subprocess.run([*_CLI, "batch", str(tmp / "shots"), "-o", str(out_dir), "--json", *common],
-                                 capture_output=True, text=True, timeout=1800)
-            batch.append(time.perf_counter() - t0)
-            if run.returncode != 0:
-                raise DreamError(f"batch failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}")
-            summary = json.loads(run.stdout)
-            inside.append(len(summary["ok"]) / max(summary["wall_seconds"], 1e-9))
-    return {"dream_file_seconds": dream_seconds, "dream_seconds": dream, "dream_median": statistics.median(dream),
-            "n_files": n_files, "file_seconds": file_seconds, "batch_seconds": batch,
-            "batch_files_per_second": n_files / statistics.median(batch),
-            "batch_files_per_second_inside": statistics.median(inside)}
+            for name in backends:
+                row = result[name]
+                common = ["--model", str(model), "--preset", str(preset), "--backend", name]
+                wall, cpu, _ = _run([*_CLI, "dream", str(one), "-o", str(tmp / f"out-{name}{r}.wav"), "--quiet",
+                                     *common])
+                row["dream_seconds"].append(wall)
+                row["dream_cpu_seconds"].append(cpu)
+                wall, cpu, stdout = _run([*_CLI, "batch", str(tmp / "shots"), "-o", str(tmp / f"batch-{name}{r}"),
+                                          "--json", *common], timeout=1800)
+                row["batch_seconds"].append(wall)
+                row["batch_cpu_seconds"].append(cpu)
+                summary = json.loads(stdout)
+                row["inside"].append(len(summary["ok"]) / max(summary["wall_seconds"], 1e-9))
+    for row in result.values():
+        row["dream_median"] = statistics.median(row["dream_seconds"])
+        row["dream_cpu_median"] = statistics.median(row["dream_cpu_seconds"])
+        row["batch_files_per_second"] = n_files / statistics.median(row["batch_seconds"])
+        row["batch_files_per_second_inside"] = statistics.median(row.pop("inside"))
+    return {"dream_file_seconds": dream_seconds, "n_files": n_files, "file_seconds": file_seconds,
+            "backends": result}
 
 
 def render_seconds(model: str, preset: str, seconds: float, threads: int = 0) -> float:
@@ -178,15 +195,20 @@ def neighbours_figures(model: str = "default", preset: str = "default", seconds:
 
 
 def format_startup(report: dict) -> str:
-    """The start-up section as text."""
+    """The start-up section as text: one line per backend and figure."""
     d = report
-    return "\n".join([
-        f"whole process, {d['dream_file_seconds']:g} s stereo file through `dreambridge dream`: "
-        f"{d['dream_median']:.2f} s (runs: {', '.join(f'{s:.2f}' for s in d['dream_seconds'])})",
-        f"whole process, `dreambridge batch` of {d['n_files']} one-shots of {d['file_seconds']:g} s: "
-        f"{d['batch_files_per_second']:.1f} files/s ({d['batch_files_per_second_inside']:.1f} files/s after start-up; "
-        f"runs: {', '.join(f'{s:.2f} s' for s in d['batch_seconds'])})",
-    ])
+    lines = []
+    for name, r in d["backends"].items():
+        lines += [
+            f"{name:5s}: whole process, {d['dream_file_seconds']:g} s stereo file through `dreambridge dream`: "
+            f"{r['dream_median']:.2f} s, CPU {r['dream_cpu_median']:.2f} s "
+            f"(runs: {', '.join(f'{s:.2f}' for s in r['dream_seconds'])})",
+            f"{name:5s}: whole process, `dreambridge batch` of {d['n_files']} one-shots of {d['file_seconds']:g} s: "
+            f"{r['batch_files_per_second']:.1f} files/s ({r['batch_files_per_second_inside']:.1f} files/s after "
+            f"start-up; CPU {statistics.median(r['batch_cpu_seconds']):.2f} s; "
+            f"runs: {', '.join(f'{s:.2f} s' for s in r['batch_seconds'])})",
+        ]
+    return "\n".join(lines)
 
 
 def format_neighbours(report: dict) -> str:

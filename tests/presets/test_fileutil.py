@@ -65,3 +65,28 @@ def test_kill_9_leaves_no_visible_output_and_the_next_run_cleans_up(tmp_path, ti
     proc = run_cli(*args[:-2], *FAST)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.wav").exists() and not part_files(tmp_path)  # ... until the next writer of that name
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_the_moment_the_part_file_appears_still_removes_it(tmp_path, monkeypatch, sig):
+    """The signal lands right after the temporary file is created, before the writer has gone on:
+    it must already be registered, so the handler removes it (this once left a ``.part`` behind)."""
+    import os
+    import tempfile
+
+    from dreambridge.presets import fileutil
+
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp_then_signal(*args, **kwargs):
+        made = real_mkstemp(*args, **kwargs)
+        os.kill(os.getpid(), getattr(signal, sig))  # delivered while the file exists
+        return made
+
+    monkeypatch.setattr(fileutil.tempfile, "mkstemp", mkstemp_then_signal)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        with fileutil.signal_cleanup():
+            with fileutil.atomic_path(tmp_path / "out.wav") as tmp:
+                tmp.write_bytes(b"never finished")
+                time.sleep(1)  # a handler that had not run yet would run here at the latest
+    assert part_files(tmp_path) == [] and not (tmp_path / "out.wav").exists()

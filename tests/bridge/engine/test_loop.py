@@ -9,7 +9,7 @@ from signals import SR, music_like, sine, white_noise
 from signals import SR as SIGNAL_SR
 
 from dreambridge.bridge.engine.dreamer import Dreamer
-from dreambridge.bridge.engine.loop import dream_loop
+from dreambridge.bridge.engine.loop import dream_loop, offsets_for
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP
 from dreambridge.dsp import features
@@ -63,6 +63,27 @@ def test_envelope_lock_keeps_the_contour_inside_the_loop(tiny_model, rng):
     # The lock sets the 23 ms contour each step; 50 ms frames of a drum loop then correlate near 1 (0.98 measured)
     assert envelope_correlation(x[0], locked, SR) > 0.95
     assert np.isfinite(locked).all() and np.abs(locked).max() <= 1.0 + 1e-6
+
+
+def test_balanced_jitter_offsets_are_stratified_per_excerpt():
+    """``jitter="balanced"``: each excerpt's stream uses -1, 0, 1 once in every block of three
+    iterations, is drawn by its own seed alone (the same column whatever the batch), and
+    ``fixed`` keeps the papers' independent draws (the host example mirrors them)."""
+    params = DreamParams(iterations=15, max_offset_samples=1, jitter="balanced")
+
+    def rngs(*seeds):
+        return [np.random.default_rng([s, 0]) for s in seeds]
+
+    batch = offsets_for(rngs(0, 1, 2), params)
+    assert batch.shape == (15, 3)
+    for column in batch.T:
+        assert all(sorted(column[i : i + 3]) == [-1, 0, 1] for i in range(0, 15, 3))
+    assert np.array_equal(batch[:, 1], offsets_for(rngs(1), params)[:, 0])  # batch-independent
+    assert not np.array_equal(batch[:, 0], batch[:, 1])  # another seed, another order
+    fixed = offsets_for(rngs(0, 1, 2), params.replace(jitter="fixed"))
+    # the control: independent draws; a block of three is a permutation with chance 6/27, so all 15 blocks of
+    # the three excerpts are with chance (2/9)^15: the stratification above is the balanced mode's doing
+    assert any(len(set(column[i : i + 3])) < 3 for column in fixed.T for i in range(0, 15, 3))
 
 
 def test_grid_notch_keeps_stride_grid_lines_out(model_default, rng):

@@ -268,8 +268,45 @@ def test_gpu_route_batches_one_shots_and_matches_file_by_file(tiny_model_dir, rn
         assert np.max(np.abs(a - b)) < 1e-4
 
 
-def test_cpu_route_is_file_by_file(tiny_model_dir):
-    settings = batch.BatchSettings("default", SETS, str(tiny_model_dir), "torch", "cpu", 0, None)
+def test_cpu_route_groups_one_shots_by_the_backends_batch(tiny_model_dir, tmp_path, rng):
+    """On a CPU one-shots are grouped too (torch: one file per group, onnx: four excerpt-channels); a
+    file that cannot be read, or is longer than an excerpt, goes file by file; the round robin never groups."""
+    jobs = []
+    for name, seconds in (("a", 0.3), ("b", 0.4), ("c", 0.2), ("d", 0.45), ("e", 0.3), ("long", 0.8)):
+        sf.write(tmp_path / f"{name}.wav", music_like(rng, seconds).T, SR, subtype="PCM_16")
+        jobs.append(batch.BatchJob(str(tmp_path / f"{name}.wav"), str(tmp_path / f"{name}.out.wav")))
+    jobs.append(batch.BatchJob(str(tmp_path / "missing.wav"), str(tmp_path / "m.out.wav")))
+    for backend, sizes in (("torch", [1, 1, 1, 1, 1]), ("onnx", [4, 1])):
+        settings = batch.BatchSettings("default", SETS, str(tiny_model_dir), backend, "cpu", 0, None)
+        dreamer, _ = batch._make_dreamer(settings)
+        groups, rest = batch._short_groups(dreamer, jobs)
+        assert [len(g) for g in groups] == sizes and rest == jobs[5:]
+    settings = batch.BatchSettings("bisig-exp2", [], str(tiny_model_dir), "torch", "cpu", 0, None)
     dreamer, _ = batch._make_dreamer(settings)
-    jobs = [batch.BatchJob("a.wav", "b.wav")]
     assert batch._short_groups(dreamer, jobs) == ([], jobs)
+
+
+def test_a_one_shot_alone_and_among_eight_gives_the_same_bits(tmp_path, rng, monkeypatch):
+    """On the shipped graphs (onnx, CPU) a folder of eight one-shots is dreamed in groups of four
+    on two threads; each output equals, bit for bit, the batch of that one file alone: a file's dream
+    depends on itself only (its own excerpt 0 and random stream), never on its batch-mates."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i in range(8):
+        seconds = 0.3 if i < 5 else 0.45  # two dream lengths: one group splits into two batches
+        sf.write(folder / f"s{i}.wav", music_like(rng, seconds).T, SR, subtype="PCM_16")
+    settings = batch.BatchSettings("default", ["iterations=3"], "default", "onnx", "cpu", 0, "FLOAT", threads=2)
+    quiet = {"progress": False, "log": lambda line: None}
+    groups_seen = []
+    parallel = batch._parallel_groups
+    monkeypatch.setattr(batch, "_parallel_groups",
+                        lambda s, groups, *a: groups_seen.append(len(groups)) or parallel(s, groups, *a))
+    summary = batch.run_batch([str(folder)], tmp_path / "together", "{stem}.{ext}", settings, **quiet)
+    assert len(summary["ok"]) == 8 and not summary["failed"] and groups_seen == [2]  # 4 + 4, on two threads
+    for i in (0, 4, 6):
+        alone = tmp_path / f"alone{i}"
+        alone.mkdir()
+        shutil.copy(folder / f"s{i}.wav", alone / f"s{i}.wav")
+        assert len(batch.run_batch([str(alone)], tmp_path / f"out{i}", "{stem}.{ext}", settings, **quiet)["ok"]) == 1
+        a, b = sf.read(tmp_path / "together" / f"s{i}.wav")[0], sf.read(tmp_path / f"out{i}" / f"s{i}.wav")[0]
+        assert a.shape == (int((0.3 if i < 5 else 0.45) * SR),) and np.array_equal(a, b), i

@@ -12,11 +12,14 @@ from dreambridge.bridge.lab import procbench
 def test_startup_figures_time_real_dream_and_batch_processes(tiny_model_dir):
     report = procbench.startup_figures(str(tiny_model_dir), repeats=1, n_files=3, file_seconds=0.2,
                                        dream_seconds=0.5)
-    assert len(report["dream_seconds"]) == 1 and report["dream_median"] > 0
-    # whole process (start-up included) is never faster than batch's own count after start-up
-    assert 0 < report["batch_files_per_second"] <= report["batch_files_per_second_inside"]
+    assert set(report["backends"]) == {"torch", "onnx"}
+    for row in report["backends"].values():
+        assert len(row["dream_seconds"]) == len(row["dream_cpu_seconds"]) == 1 and row["dream_median"] > 0
+        assert row["dream_cpu_median"] > 0 and row["batch_cpu_seconds"][0] > 0  # the children's own CPU time
+        # whole process (start-up included) is never faster than batch's own count after start-up
+        assert 0 < row["batch_files_per_second"] <= row["batch_files_per_second_inside"]
     text = procbench.format_startup(report)
-    assert "dreambridge dream" in text and "files/s" in text
+    assert "torch: whole process" in text and "onnx : whole process" in text and "files/s" in text
 
 
 def test_neighbours_figures_compare_wait_policies_in_one_run(tiny_model_dir):
