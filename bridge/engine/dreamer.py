@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from dreambridge.bridge.engine.loop import MAX_GRID_JITTER, dream_loop
-from dreambridge.bridge.engine.pool import engine_threads, excerpt_workers
+from dreambridge.bridge.engine.pool import engine_threads, excerpt_workers, single_threaded
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
@@ -289,7 +289,13 @@ class Dreamer:
         if self.device_type == "cuda":  # one batch on the device
             dreamed, self.last_debug = dream(idx)
         else:  # one item per call, spread over the excerpt workers: the same bits at any worker count
-            results = excerpt_workers(self.n_workers()).map(dream, [idx[i : i + 1] for i in range(len(idx))])
+            rows = [idx[i : i + 1] for i in range(len(idx))]
+            if self.n_workers() == 1 and single_threaded():
+                # a caller already at one compute thread (a batch's parallel group, a Ray worker of one CPU)
+                # dreams in its own thread: the same single-threaded kernels, and its siblings stay parallel
+                results = [dream(r) for r in rows]
+            else:
+                results = excerpt_workers(self.n_workers()).map(dream, rows)
             dreamed = np.concatenate([r[0] for r in results])
             self.last_debug = results[0][1]
         out[idx] = dreamed * levels[idx, None].astype(np.float32)

@@ -30,7 +30,8 @@ import sys
 import threading
 
 __all__ = ["CALM_OPENMP", "calm_openmp", "available_cores", "default_threads", "plan_workers", "set_threads",
-           "thread_report", "process_pool", "excerpt_workers", "in_excerpt_worker", "engine_threads"]
+           "thread_report", "process_pool", "excerpt_workers", "in_excerpt_worker", "engine_threads",
+           "single_threaded"]
 
 # GNU OpenMP (torch's pip wheels, MKL's GNU threading layer) reads OMP_WAIT_POLICY when the library loads;
 # Intel's OpenMP (conda builds) reads KMP_BLOCKTIME. PASSIVE: a waiting thread sleeps instead of spinning.
@@ -149,6 +150,13 @@ def engine_threads(backend: str = "torch") -> int:
     from dreambridge.bridge.engine.onnx_backend import get_num_threads
 
     return max(1, get_num_threads())
+
+
+def single_threaded() -> bool:
+    """Whether torch (if loaded) runs one intra-op thread in the calling thread: such a caller can
+    dream an item itself with the same kernels, and bits, as an excerpt worker."""
+    torch = sys.modules.get("torch")
+    return torch is None or torch.get_num_threads() == 1
 
 
 def _one_intra_op_thread() -> None:

@@ -101,7 +101,8 @@ def test_the_dream_does_not_depend_on_the_worker_or_thread_count(tiny_model, rng
     for out in outs[1:]:
         assert np.array_equal(out, outs[0])
     assert {n for _, n in seen} == {1}  # every step ran with one intra-op thread
-    assert all(name.startswith("dreambridge-excerpt-") for name, _ in seen)
+    # on the workers, or (one worker, a caller at one thread) in the caller's own thread or the render's look-ahead
+    assert all(name.startswith(("dreambridge-excerpt-", "dreambridge-render", "MainThread")) for name, _ in seen)
     assert len({name for name, _ in seen if name.startswith("dreambridge-excerpt-3_")}) >= 2  # 10 items, 3 workers
 
 
