@@ -199,7 +199,12 @@ class _ExcerptWorkers:
         if in_excerpt_worker():
             return [fn(item) for item in items]
         futures = [self._executor.submit(_in_worker, fn, item) for item in items]
-        return [f.result() for f in futures]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:  # an error or Ctrl-C: the items not started yet are dropped, not dreamed
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _mark_worker() -> None:

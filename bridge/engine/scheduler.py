@@ -218,17 +218,20 @@ class ExcerptScheduler:
             # at most (constant memory); each excerpt's bits do not depend on the order.
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(RENDER_LOOKAHEAD, thread_name_prefix="dreambridge-render") as ahead:
+            ahead = ThreadPoolExecutor(RENDER_LOOKAHEAD, thread_name_prefix="dreambridge-render")
 
-                def launch(group, params):
-                    return ahead.submit(self.dream, group, *_with_params(read_group(group), params))
+            def launch(group, params):
+                return ahead.submit(self.dream, group, *_with_params(read_group(group), params))
 
+            try:
                 pending = [launch(*g) for g in groups[:RENDER_LOOKAHEAD]]
                 for i, (group, _) in enumerate(groups):
                     wets = pending.pop(0).result()
                     if i + RENDER_LOOKAHEAD < len(groups):
                         pending.append(launch(*groups[i + RENDER_LOOKAHEAD]))
                     finish_group(group, wets)
+            finally:  # on an error the group already dreaming finishes; none is started after it
+                ahead.shutdown(wait=True, cancel_futures=True)
         return RenderStats(n_total, n_excerpts, time.perf_counter() - t0)
 
 

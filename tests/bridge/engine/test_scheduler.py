@@ -150,3 +150,28 @@ def _render_group(dreamer, audio, group_size):
 
     stats = scheduler.render(read, blocks.append, n_total, group_size=group_size)
     return np.concatenate(blocks, axis=1), stats, scheduler
+
+
+def test_an_error_stops_the_look_ahead(tiny_model, rng):
+    """A group that fails raises in the caller; the look-ahead starts no group after the failing one
+    and nothing of the failed group is written."""
+    import pytest
+
+    audio = music_like(rng, 3.0)
+    calls = []
+
+    class Failing(Dreamer):
+        def dream_excerpts(self, excerpts, indices, *args, **kwargs):
+            calls.append(indices[0])
+            if indices[0] == 2:
+                raise RuntimeError("excerpt 2 failed")
+            return super().dream_excerpts(excerpts, indices, *args, **kwargs)
+
+    scheduler = ExcerptScheduler(Failing(tiny_model, FAST, device="cpu"), SR, 1)
+    written = []
+    n_total = audio.shape[1]
+    with pytest.raises(RuntimeError, match="excerpt 2 failed"):
+        scheduler.render(lambda a, b: np.pad(audio[:, a:b], ((0, 0), (0, b - a - audio[:, a:b].shape[1]))),
+                         written.append, n_total, group_size=1)
+    assert scheduler.excerpt_count(n_total) > 6 and max(calls) <= 3  # at most the one group queued after it
+    assert sum(b.shape[1] for b in written) <= scheduler.start(2)  # excerpts 0 and 1 at most
