@@ -53,7 +53,8 @@ def test_the_gemm_input_gradient_equals_the_conv(stride, kernel, padding, c_in):
     (ref,) = torch.autograd.grad(y, x, grad_out)
     poly = polyphase_weight(weight, stride)
     got = conv1d_input_grad(grad_out, poly, stride, padding, 6300)
-    traced = torch.jit.trace(lambda g: conv1d_input_grad(g, poly, stride, padding, 6300), grad_out)(grad_out)
+    traced = torch.jit.trace(lambda g: conv1d_input_grad(g, poly, stride, padding, 6300), grad_out,
+                             check_trace=False)(grad_out)  # the trace (conv) and eager (GEMM) differ by rounding
     assert (poly.shape[0] <= GEMM_MAX_PHASE_CHANNELS) == (stride * c_in <= 15)
     # float32 rounding of sums of 32 * c_in * ceil(kernel / stride) products, in three orders
     for out in (got, traced):
