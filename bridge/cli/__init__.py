@@ -36,8 +36,9 @@ def _add_dream_args(p: argparse.ArgumentParser) -> None:
                    help="override one parameter (repeatable), e.g. --set layer=2 --set lowpass_hz=8000")
     p.add_argument("--model", default="default", help="shipped model name or a model directory (default: default)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device (default: auto)")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                   help="gradient backend: torch, or onnx (onnxruntime; --model may then be a dream-step .onnx file)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                   help="gradient backend: auto (onnx on a CPU for a model that ships its graphs, as the default "
+                        "model does, else torch), torch, or onnx (--model may then be a dream-step .onnx file)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the preset's)")
 
 

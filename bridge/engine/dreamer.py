@@ -11,6 +11,8 @@ back (polyphase, zero-phase), so the output is sample-aligned with the input.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from dreambridge.bridge.engine.loop import MAX_GRID_JITTER, dream_loop
@@ -24,7 +26,7 @@ from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
 
-__all__ = ["Dreamer", "NOISE_PEAK_DB", "SILENCE_PEAK", "ONE_SHOT_STEPS"]
+__all__ = ["Dreamer", "resolve_backend", "NOISE_PEAK_DB", "SILENCE_PEAK", "ONE_SHOT_STEPS"]
 
 ENVELOPE_SECONDS = 1024 / 44100  # the envelope follower's window: 23 ms, short enough for drum hits
 # The follower's largest boost: a dream that gathers its energy into a few hits sits up to ~45 dB lower between
@@ -46,8 +48,8 @@ class Dreamer:
         Dream parameters (default: ``DreamParams()``).
     device : {"auto", "cpu", "cuda"}
         Compute device; ``auto`` picks CUDA when present.
-    backend : {"torch", "onnx"}
-        Gradient backend. ``onnx`` runs an exported dream-step graph in onnxruntime: given a
+    backend : {"torch", "onnx", "auto"}
+        Gradient backend (``auto``: :func:`resolve_backend`). ``onnx`` runs an exported dream-step graph in onnxruntime: given a
         ``.onnx`` path, or a model whose directory ships its graphs (``graphs/``, see
         ``export.shipped``: the default model does), it never imports torch; given another
         model name or directory it exports the graphs it needs in memory.
@@ -74,8 +76,9 @@ class Dreamer:
 
     def __init__(self, model="default", params: DreamParams | None = None, *, device: str = "auto",
                  backend: str = "torch", batch_size: int | None = None):
-        if backend not in ("torch", "onnx"):
-            raise ParameterError(f"backend={backend!r} is not one of torch, onnx")
+        if backend not in ("torch", "onnx", "auto"):
+            raise ParameterError(f"backend={backend!r} is not one of auto, torch, onnx")
+        backend = resolve_backend(backend, model, device)
         self.backend_name = backend
         shipped = _shipped_graphs(model) if backend == "onnx" else None
         if backend == "onnx" and str(model).endswith(".onnx"):
@@ -491,6 +494,23 @@ class Dreamer:
         blocks = []
         self.render(read, blocks.append, n_total, n_channels, sample_rate)
         return np.concatenate(blocks, axis=1)
+
+
+def _cuda_may_be_present() -> bool:
+    """An NVIDIA driver is loaded (read from /proc and /dev: torch is not imported to ask)."""
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+def resolve_backend(backend: str, model, device: str = "auto") -> str:
+    """``auto``: ``onnx`` on a CPU for a model that ships its dream-step graphs (the default
+    model does: the process then never imports torch, ~1 s of start-up, and the step is as
+    fast per excerpt), else ``torch`` (a GPU, a ``.onnx``-less model directory, a loaded
+    model, the CREPE adapter). ``torch`` and ``onnx`` are returned as they are."""
+    if backend != "auto":
+        return backend
+    if device == "cuda" or (device == "auto" and _cuda_may_be_present()):
+        return "torch"
+    return "onnx" if _shipped_graphs(model) is not None else "torch"
 
 
 def _shipped_graphs(model):

@@ -374,7 +374,7 @@ def descriptor_for(settings: BatchSettings, dreamer, threads: int = 1) -> dict:
     desc = {
         "params": [p.to_dict() for p in (schedule.distinct() if schedule else [dreamer.params])],
         "model_sha256": dreamer.card.get("weights_sha256", ""),
-        "backend": settings.backend,
+        "backend": dreamer.backend_name,  # auto resolved: the backend that ran
         "subtype": settings.subtype,
         "seed": dreamer.params.seed,
         "threads": threads,

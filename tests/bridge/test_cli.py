@@ -106,9 +106,12 @@ def test_hostile_case_keeps_every_promise(case, hostile_env, tmp_path):
     assert not outcome.wrong, outcome.wrong
 
 
-def test_dream_and_batch_with_the_onnx_backend_never_import_torch(tmp_path, rng):
-    """The default model ships its dream-step graphs: ``--backend onnx`` on a CPU runs on
-    onnxruntime and numpy alone, from the command line to the written files."""
+@pytest.mark.parametrize("backend, torch_loaded", [(["--backend", "onnx"], False), ([], False),
+                                                   (["--backend", "torch"], True)])
+def test_dream_and_batch_with_the_onnx_backend_never_import_torch(tmp_path, rng, backend, torch_loaded):
+    """The default model ships its dream-step graphs: ``--backend onnx`` on a CPU, and the
+    default ``auto`` there, run on onnxruntime and numpy alone, from the command line to the
+    written files; ``--backend torch`` (the control) loads torch."""
     import subprocess
     import sys
 
@@ -120,13 +123,13 @@ def test_dream_and_batch_with_the_onnx_backend_never_import_torch(tmp_path, rng)
         "import sys\n"
         "from dreambridge.bridge.cli import main\n"
         f"base = {str(tmp_path)!r}\n"
-        "fast = ['--backend', 'onnx', '--device', 'cpu', '--set', 'iterations=2', '--quiet']\n"
+        f"fast = {backend!r} + ['--device', 'cpu', '--set', 'iterations=2', '--quiet']\n"
         "assert main(['dream', base + '/one.wav', '-o', base + '/out.wav', *fast]) == 0\n"
         "assert main(['batch', base + '/shots', '-o', base + '/outs', *fast]) == 0\n"
         "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "no torch"
+    assert proc.stdout.strip().splitlines()[-1] == ("torch imported" if torch_loaded else "no torch")
     assert sf.info(str(tmp_path / "out.wav")).frames == int(0.6 * SR)
     assert sorted(p.name for p in (tmp_path / "outs").glob("*.wav")) == [f"s{i}_default.wav" for i in range(3)]

@@ -199,3 +199,23 @@ def test_the_last_noise_excerpt_fades_out_unlifted(tiny_model_dir, n_after):
     # white noise: the tail's power (1200-2205 samples) is estimated within ~0.2 dB (3 sigma); with the lift it
     # would read +1.2 to +1.6 dB (the lift's mean power over the fade or its first half)
     assert abs(ratio_db) < 0.6, ratio_db
+
+
+def test_auto_backend_is_onnx_on_a_cpu_only_where_the_model_ships_its_graphs(tiny_model, tiny_model_dir, monkeypatch):
+    """``auto`` picks onnxruntime on a CPU for the default model (it ships its graphs: no torch
+    to import), torch for a model directory without graphs, a loaded model or a GPU; explicit
+    choices pass through."""
+    from dreambridge.bridge.engine import dreamer as dreamer_module
+    from dreambridge.bridge.engine.dreamer import resolve_backend
+
+    monkeypatch.setattr(dreamer_module, "_cuda_may_be_present", lambda: False)
+    assert resolve_backend("auto", "default", "auto") == "onnx"
+    assert resolve_backend("auto", "default", "cpu") == "onnx"
+    assert resolve_backend("auto", str(tiny_model_dir), "cpu") == "torch"  # no graphs/ folder
+    assert resolve_backend("auto", tiny_model, "cpu") == "torch"  # a loaded model
+    assert resolve_backend("auto", "default", "cuda") == "torch"
+    assert resolve_backend("torch", "default", "cpu") == "torch"
+    assert Dreamer("default", device="cpu", backend="auto").backend_name == "onnx"
+    monkeypatch.setattr(dreamer_module, "_cuda_may_be_present", lambda: True)
+    assert resolve_backend("auto", "default", "auto") == "torch"  # the GPU keeps torch's device-resident path
+    assert resolve_backend("auto", "default", "cpu") == "onnx"
