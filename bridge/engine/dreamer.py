@@ -49,7 +49,8 @@ class Dreamer:
     device : {"auto", "cpu", "cuda"}
         Compute device; ``auto`` picks CUDA when present.
     backend : {"torch", "onnx", "auto"}
-        Gradient backend (``auto``: :func:`resolve_backend`). ``onnx`` runs an exported dream-step graph in onnxruntime: given a
+        Gradient backend (``auto``: :func:`resolve_backend`). ``onnx`` runs an exported
+        dream-step graph in onnxruntime: given a
         ``.onnx`` path, or a model whose directory ships its graphs (``graphs/``, see
         ``export.shipped``: the default model does), it never imports torch; given another
         model name or directory it exports the graphs it needs in memory.

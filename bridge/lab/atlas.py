@@ -300,7 +300,8 @@ def write_page(atlas: dict, path: Path) -> None:
             f'<audio controls preload="none" src="{html.escape(e["audio"])}"></audio>'
             f"<table><tr><td>RMS</td><td>{e['rms_mean']:.3f}</td><td>centroid</td><td>{e['centroid_hz_mean']:.0f} "
             "Hz</td></tr>"
-            f"<tr><td>flatness</td><td>{e['flatness_inband_mean']:.3f}</td><td>flux</td><td>{e['flux_mean']:.4f}</td></tr>"
+            f"<tr><td>flatness</td><td>{e['flatness_inband_mean']:.3f}</td>"
+            f"<td>flux</td><td>{e['flux_mean']:.4f}</td></tr>"
             f"<tr><td>comb</td><td>{100 * e['comb_share']:.1f} %</td><td>DC</td><td>{100 * e['dc_share']:.2f} "
             "%</td></tr></table>"
             f'<pre id="p-{e["key"]}">{html.escape(preset)}</pre>'
