@@ -24,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -261,7 +262,6 @@ def partials(folder: Path) -> list[str]:
 
 
 def _signalled(cmd, env, timeout: float, folder: Path, sig: str):
-    import signal
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + timeout
@@ -626,8 +626,13 @@ def _two_batches(f: Path, env: Env, argv):
     first = subprocess.Popen(exe + argv + ["-o", str(f / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and first.poll() is None and not list((f / "out").glob(".*.part*")):
-        time.sleep(0.02)
-    rc, out, err, _ = run_cli(argv + ["-o", str(f / "out"), "--overwrite"], False, 120)
+        time.sleep(0.01)
+    # the first is paused while the second tries: a batch of small files can finish faster than a process starts
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        rc, out, err, _ = run_cli(argv + ["-o", str(f / "out"), "--overwrite"], False, 120)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     _, first_err = first.communicate(timeout=300)
     return rc, out + f"first rc={first.returncode} {first_err[-200:]}", err
 
