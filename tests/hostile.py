@@ -262,7 +262,6 @@ def partials(folder: Path) -> list[str]:
 
 
 def _signalled(cmd, env, timeout: float, folder: Path, sig: str):
-
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None and not list(folder.glob(".*.part*")):

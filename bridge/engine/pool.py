@@ -183,23 +183,61 @@ def _in_worker(fn, *args):
 
 
 class _ExcerptWorkers:
-    """A fixed set of worker threads that run callables with one intra-op thread each."""
+    """A fixed set of worker threads that run callables with one intra-op thread each.
+
+    Its own small pool, not a ``ThreadPoolExecutor``: that one starts a thread when a task is
+    submitted and registers it for the exit-time wake-up only after starting it, so a signal
+    landing in between (Ctrl-C or SIGTERM as the first excerpt starts) left a worker nobody woke
+    and the interpreter waiting for it at exit forever (seen: 1 in ~6 signalled dreams). Here
+    every thread is started here, each after the wake-up that covers it is registered.
+    """
 
     def __init__(self, n_workers: int):
-        from concurrent.futures import ThreadPoolExecutor
+        import queue
 
         self.n_workers = int(n_workers)
-        self._executor = ThreadPoolExecutor(self.n_workers, thread_name_prefix=f"dreambridge-excerpt-{n_workers}",
-                                            initializer=_mark_worker)
+        self._tasks = queue.SimpleQueue()
+        self._threads = []
+        register = getattr(threading, "_register_atexit", None)  # runs before the interpreter joins threads
+        if register is not None:
+            register(self._stop)
+        for i in range(self.n_workers):
+            thread = threading.Thread(target=self._run, name=f"dreambridge-excerpt-{self.n_workers}_{i}",
+                                      daemon=register is None)
+            self._threads.append(thread)
+            thread.start()
+
+    def _stop(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+
+    def _run(self) -> None:
+        _mark_worker()
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            future, fn, item = task
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled (an error or Ctrl-C in the caller): not dreamed
+            try:
+                future.set_result(_in_worker(fn, item))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+                future.set_exception(exc)
 
     def map(self, fn, items) -> list:
         """``[fn(item) for item in items]``, run on the workers (in this thread when called from
         a worker, so a nested call cannot wait on itself)."""
+        from concurrent.futures import Future
+
         items = list(items)
         if in_excerpt_worker():
             return [fn(item) for item in items]
-        futures = [self._executor.submit(_in_worker, fn, item) for item in items]
+        futures = []
         try:
+            for item in items:
+                futures.append(Future())
+                self._tasks.put((futures[-1], fn, item))
             return [f.result() for f in futures]
         except BaseException:  # an error or Ctrl-C: the items not started yet are dropped, not dreamed
             for f in futures:

@@ -4,7 +4,9 @@ cores, the cores shared out over worker processes."""
 import os
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 
 from dreambridge.bridge.engine.pool import (CALM_OPENMP, available_cores, calm_openmp, default_threads,
@@ -130,3 +132,26 @@ def test_a_forked_child_makes_its_own_workers():
     finally:
         if process.is_alive():
             process.kill()
+
+
+def test_a_process_signalled_as_its_workers_start_exits():
+    """SIGTERM raised in the main thread at any moment of a map (the handler exits) never leaves
+    a worker unwoken: the process ends (with ThreadPoolExecutor's lazy threads it hung at exit
+    about once in six signalled dreams)."""
+    import signal
+
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda s, f: sys.exit(143))\n"
+        "from dreambridge.bridge.engine.pool import excerpt_workers\n"
+        "print('ready', flush=True)\n"
+        "while True:  # a fresh set of 3 workers at each round\n"
+        "    excerpt_workers.__globals__['_WORKERS'].clear()\n"
+        "    excerpt_workers(3).map(time.sleep, [0.001] * 6)\n"
+    )
+    for delay in np.linspace(0.0, 0.004, 40):  # the window is the first map's, right after "ready"
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 143
