@@ -297,7 +297,10 @@ class Dreamer:
             if self.n_workers() == 1 and single_threaded():
                 # a caller already at one compute thread (a batch's parallel group, a Ray worker of one CPU)
                 # dreams in its own thread: the same single-threaded kernels, and its siblings stay parallel
-                results = [dream(r) for r in rows]
+                # onnxruntime's step on a batch of excerpt-channels gives each row the bits it gives alone (one
+                # thread): a one-shot group dreams batch_size rows per call (68 against 83 ms of CPU per 0.5 s file)
+                size = self.batch_size if self.backend_name == "onnx" else 1
+                results = [dream(idx[i : i + size]) for i in range(0, len(idx), size)]
             else:
                 results = excerpt_workers(self.n_workers()).map(dream, rows)
             dreamed = np.concatenate([r[0] for r in results])
