@@ -57,7 +57,8 @@ class Dreamer:
     batch_size : int, optional
         Excerpt-channels handed out together (default 32 on CUDA: one batch on the device; on a
         CPU groups hold at least ``GROUP_ITEMS_PER_WORKER`` per worker and each item is dreamed
-        on its own, so the bits do not depend on it).
+        on its own -- or, on the onnx backend in a caller at one thread (a batch's one-shot group),
+        ``batch_size`` rows per call, which gives each row the same bits -- so the bits do not depend on it).
 
     Attributes
     ----------
@@ -292,8 +293,7 @@ class Dreamer:
 
         if self.device_type == "cuda":  # one batch on the device
             dreamed, self.last_debug = dream(idx)
-        else:  # one item per call, spread over the excerpt workers: the same bits at any worker count
-            rows = [idx[i : i + 1] for i in range(len(idx))]
+        else:  # spread over the excerpt workers, one item per call: the same bits at any worker count
             if self.n_workers() == 1 and single_threaded():
                 # a caller already at one compute thread (a batch's parallel group, a Ray worker of one CPU)
                 # dreams in its own thread: the same single-threaded kernels, and its siblings stay parallel
@@ -302,7 +302,7 @@ class Dreamer:
                 size = self.batch_size if self.backend_name == "onnx" else 1
                 results = [dream(idx[i : i + size]) for i in range(0, len(idx), size)]
             else:
-                results = excerpt_workers(self.n_workers()).map(dream, rows)
+                results = excerpt_workers(self.n_workers()).map(dream, [idx[i : i + 1] for i in range(len(idx))])
             dreamed = np.concatenate([r[0] for r in results])
             self.last_debug = results[0][1]
         out[idx] = dreamed * levels[idx, None].astype(np.float32)
