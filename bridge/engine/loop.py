@@ -40,7 +40,7 @@ from dreambridge.dsp.smoothing import (balanced_offsets, cascade_kernel, draw_of
 from dreambridge.presets.params import DreamParams
 
 __all__ = ["dream_loop", "offsets_for", "offset_range", "MAX_GRID_JITTER", "NOTCH_MIN_GRID_HZ", "step_notch",
-           "lock_window", "LOCK_SECONDS", "LOCK_FLOOR"]
+           "lock_window", "LOCK_SECONDS", "LOCK_FLOOR", "transforms_per_iteration"]
 
 
 NOTCH_MIN_GRID_HZ = 150.0  # grids finer than this are left to the jitter: their notches would cover too much
@@ -100,6 +100,22 @@ def step_notch(n: int, sample_rate: int, periods: tuple, width_hz: float) -> np.
 
 
 _cosines = lru_cache(maxsize=16)(smoothing_cosines)  # one table per (kernel, excerpt length)
+
+
+def transforms_per_iteration(params: DreamParams) -> tuple[float, float] | None:
+    """``(rffts, inverses)`` of the excerpt length per iteration of :func:`dream_loop`
+    in ``deepdream`` mode, the excerpt's own transforms (its first rFFT, the lock's reference)
+    spread over its iterations; None in the STFT modes (their transforms are STFTs).
+
+    Per iteration: the gradient's rFFT and the inverse after the step; with the envelope
+    lock the lock's pair and the re-transform after it; the inverse after the band filter.
+    """
+    if params.mode != "deepdream":
+        return None
+    lock = params.envelope_lock > 0
+    per_excerpt = (1 + lock, lock)  # the excerpt's rFFT; the lock's reference pair
+    iterations = max(params.iterations, 1)
+    return (1 + 2 * lock + per_excerpt[0] / iterations, 2 + lock + per_excerpt[1] / iterations)
 
 
 def _on(dsp, table):

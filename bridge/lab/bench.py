@@ -29,7 +29,9 @@ audio dreamed per second of wall time at the preset's iterations and excerpt hop
 ``hop_s / (iterations * ms_per_iteration / 1000)``. ``gemm_share`` is the useful conv work of
 one step (forward + input gradient of every conv up to the layer: ``2 * MACs`` multiply-adds,
 ``4 * MACs`` FLOPs) per second of throughput, over the matmul rate (all threads). ``speedup``
-is the baseline's time over the engine's, both measured here.
+is the baseline's time over the engine's, both measured here. ``ceiling_x_realtime``
+(:func:`ceiling_x_realtime`) bounds ``x_realtime`` from above: the useful conv work at 100 % of
+the matmul rate plus the preset's transforms at their speed measured here, nothing else.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import time
 
 import numpy as np
 
-__all__ = ["run_bench", "format_report", "matmul_gflops", "plain_dream"]
+__all__ = ["run_bench", "format_report", "matmul_gflops", "plain_dream", "ceiling_x_realtime"]
 
 
 def _best_time(fn, repeats: int, warmup: int = 2) -> float:
@@ -168,11 +170,44 @@ def _engine_timing(dreamer, x0, params, iterations: int, repeats: int) -> tuple[
     return 1000 * throughput / iterations, 1000 * latency / iterations
 
 
+def _transform_ms(dreamer, n: int, repeats: int) -> tuple[float, float]:
+    """``(rfft, inverse)`` milliseconds of one ``n``-point transform of the engine's CPU DSP, on
+    one excerpt worker (one intra-op thread, as the workers run them)."""
+    from dreambridge.bridge.engine.pool import excerpt_workers
+
+    x = dreamer.dsp.asarray(np.random.default_rng(1).standard_normal((1, 1, n)).astype(np.float32))
+    spectrum = dreamer.dsp.rfft(x)
+    workers = excerpt_workers(dreamer.n_workers())
+    times = []
+    for fn in (lambda: dreamer.dsp.rfft(x), lambda: dreamer.dsp.irfft(spectrum, n)):
+        def batch(_, fn=fn):
+            return _best_time(lambda: [fn() for _ in range(20)], repeats, warmup=1) / 20
+        times.append(1000 * workers.map(batch, [0])[0])
+    return times[0], times[1]
+
+
+def ceiling_x_realtime(useful_flops, rate_gflops: float, transforms, transform_ms, workers: int, hop_s: float,
+                       iterations: int):
+    """The x real time the engine would reach at ``iterations`` per excerpt if the convs ran at
+    100 % of the matmul rate (all threads) and nothing but the spectral update's transforms
+    (``transforms`` per iteration, :func:`~dreambridge.bridge.engine.loop.transforms_per_iteration`,
+    at ``transform_ms`` each on one worker, the workers in parallel) took any time: an upper
+    bound on this machine for the step as defined (its convs and its transforms), not an estimate.
+    None where either count is unknown."""
+    if useful_flops is None or transforms is None:
+        return None
+    ms = useful_flops / rate_gflops / 1e6 + (transforms[0] * transform_ms[0] + transforms[1] * transform_ms[1]) / workers
+    return round(hop_s / (iterations * ms / 1000), 1)
+
+
 def _layer_rows(net, card, params, layers, n, iterations, hop_s, useful, rate, repeats, plain_model):
     """Engine (torch, CPU, all workers) against the baseline at each layer, interleaved per layer."""
     import torch
 
     from dreambridge.bridge.engine.dreamer import Dreamer
+    from dreambridge.bridge.engine.loop import transforms_per_iteration
+
+    transform_ms = None
 
     x0 = np.random.default_rng(0).standard_normal((1, 1, n)).astype(np.float32)
     x0 = x0 / np.abs(x0).max()
@@ -187,11 +222,17 @@ def _layer_rows(net, card, params, layers, n, iterations, hop_s, useful, rate, r
         ms, latency = _engine_timing(dreamer, x0, p, iterations, repeats)
         base_ms = 1000 * _best_time(plain, repeats, warmup=1) / iterations
         flops = useful(layer)
+        if transform_ms is None:
+            transform_ms = _transform_ms(dreamer, n, repeats)
+        ceiling = ceiling_x_realtime(flops, rate, transforms_per_iteration(p), transform_ms, dreamer.n_workers(),
+                                     hop_s, iterations)
         rows.append({
             "layer": layer,
             "ms_per_iteration": round(ms, 3),
             "latency_ms_per_iteration": round(latency, 3),
             "x_realtime": round(hop_s / (iterations * ms / 1000), 2),
+            "ceiling_x_realtime": ceiling,
+            "transform_ms": [round(t, 3) for t in transform_ms],
             "gemm_share": None if flops is None else round(flops / (ms / 1000) / 1e9 / rate, 4),
             "baseline_ms_per_iteration": round(base_ms, 3),
             "speedup": round(base_ms / ms, 2),
@@ -385,12 +426,18 @@ def format_report(report: dict) -> str:
         f"{base['excerpt_seconds']:g} s excerpt; baseline = the straightforward eager-torch loop",
     ]
     if report["layers"]:
-        lines += ["", f"{'layer':>5s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} {'gemm share':>10s} "
-                      f"{'baseline ms':>11s} {'speed-up':>8s}"]
+        lines += ["", f"{'layer':>5s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} {'ceiling':>8s} "
+                      f"{'gemm share':>10s} {'baseline ms':>11s} {'speed-up':>8s}"]
         for r in report["layers"]:
+            ceiling = r.get("ceiling_x_realtime")
             lines.append(f"{r['layer']:5d} {r['ms_per_iteration']:8.2f} {r['latency_ms_per_iteration']:8.2f} "
-                         f"{r['x_realtime']:10.1f}x {_pct(r['gemm_share']):>10s} "
-                         f"{r['baseline_ms_per_iteration']:11.2f} {r['speedup']:7.2f}x")
+                         f"{r['x_realtime']:10.1f}x {'-' if ceiling is None else f'{ceiling:.1f}x':>8s} "
+                         f"{_pct(r['gemm_share']):>10s} {r['baseline_ms_per_iteration']:11.2f} {r['speedup']:7.2f}x")
+        transform_ms = report["layers"][0].get("transform_ms")
+        if transform_ms:
+            lines.append(f"(ceiling: x real time with the convs at 100 % of the matmul rate and nothing else but the "
+                         f"preset's rFFTs ({transform_ms[0]:.2f} ms) and inverses ({transform_ms[1]:.2f} ms) on each "
+                         "worker: what no implementation of this step can pass on this machine)")
     lines += ["", f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} "
                   f"{'end-to-end':>10s} {'gemm share':>10s} {'speed-up':>8s}"]
     for r in [base, report["naive"]] + report["results"]:

@@ -9,7 +9,7 @@ from signals import SR, music_like, sine, white_noise
 from signals import SR as SIGNAL_SR
 
 from dreambridge.bridge.engine.dreamer import Dreamer
-from dreambridge.bridge.engine.loop import dream_loop, offsets_for
+from dreambridge.bridge.engine.loop import dream_loop, offsets_for, transforms_per_iteration
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP
 from dreambridge.dsp import features
@@ -192,6 +192,28 @@ def test_no_host_reads_inside_the_loop(tiny_model, monkeypatch, mode):
     iterations.clear()
     assert calls == {} and to_numpy == []
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("lock", [1.0, 0.0])
+def test_the_transform_count_the_bench_bounds_with_is_the_loops_own(tiny_model, monkeypatch, lock):
+    """``transforms_per_iteration`` (the bench's ceiling) counts what ``dream_loop`` runs, with and
+    without the envelope lock (the control: the lock's three transforms per iteration)."""
+    params = PARAMS.replace(envelope_lock=lock, iterations=5)
+    backend, dsp, selection, x, rngs = _loop_setup(tiny_model[0], "cpu", params)
+    counts = {"rfft": 0, "irfft": 0}
+    for name in counts:
+        original = getattr(TorchDSP, name)
+
+        def counted(self, *args, __name=name, __original=original, **kwargs):
+            counts[__name] += 1
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(TorchDSP, name, counted)
+    dream_loop(backend, dsp, x, params, selection, rngs, SR)
+    rffts, inverses = transforms_per_iteration(params)
+    assert (counts["rfft"], counts["irfft"]) == (round(rffts * 5), round(inverses * 5))
+    assert (counts["rfft"], counts["irfft"]) == ((17, 16) if lock else (6, 10))
+    assert transforms_per_iteration(params.replace(mode="filter")) is None  # STFT modes: not counted
 
 
 @pytest.mark.gpu

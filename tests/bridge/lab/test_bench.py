@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from conftest import run_cli
 
-from dreambridge.bridge.lab.bench import format_report, plain_dream, run_bench
+from dreambridge.bridge.lab.bench import ceiling_x_realtime, format_report, plain_dream, run_bench
 
 
 def test_bench_json_shape(tiny_model_dir):
@@ -48,6 +48,7 @@ def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     for r in report["layers"]:
         assert r["ms_per_iteration"] > 0 and r["baseline_ms_per_iteration"] > 0 and 0 < r["gemm_share"]
         assert r["latency_ms_per_iteration"] > 0  # one excerpt alone, beside the all-workers throughput
+        assert r["ceiling_x_realtime"] > 0 and len(r["transform_ms"]) == 2 and min(r["transform_ms"]) > 0
         # speed-up is the two timings' ratio, rounded to 2 decimals from 3-decimal timings
         assert abs(r["speedup"] - r["baseline_ms_per_iteration"] / r["ms_per_iteration"]) < 0.02
     (render,) = report["render"]
@@ -56,4 +57,16 @@ def test_report_has_a_row_per_layer_and_the_render(tiny_model_dir):
     assert report["machine"]["batch_size"] == 2
     text = format_report(report)
     assert "speed-up" in text and "render" in text and "engine batch 2" in text and "latency" in text
+    assert "ceiling" in text
     assert report["machine"]["engine_workers"] >= 1 and "workers of 1 thread" in text
+
+
+def test_the_ceiling_is_the_conv_work_at_the_matmul_rate_plus_the_transforms():
+    # 343.6 MFLOP of convs at 190 GFLOP/s is 1.808 ms; 3.13 rFFTs at 0.33 ms and 3.07 inverses at 0.20 ms
+    # on each of 2 workers add 0.824 ms: 15 iterations of 2.633 ms per 0.9 s hop is 22.8x real time
+    ceiling = ceiling_x_realtime(343.6e6, 190.0, (3.13, 3.07), (0.33, 0.20), 2, 0.9, 15)
+    assert ceiling == round(0.9 / (15 * (343.6e6 / 190e9 + (3.13 * 0.33 + 3.07 * 0.20) / 2 / 1000)), 1) == 22.8
+    # the control: without transforms the bound is the convs' alone, higher
+    assert ceiling_x_realtime(343.6e6, 190.0, (0, 0), (0.33, 0.20), 2, 0.9, 15) == 33.2
+    assert ceiling_x_realtime(None, 190.0, (3, 3), (0.3, 0.2), 2, 0.9, 15) is None
+    assert ceiling_x_realtime(1e6, 190.0, None, (0.3, 0.2), 2, 0.9, 15) is None
