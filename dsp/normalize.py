@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ops import NUMPY
+
 __all__ = ["db_to_gain", "remove_dc", "peak_normalize", "peak", "rms_envelope", "follow_envelope", "TINY",
            "CEILING_DB"]
 
@@ -37,23 +39,15 @@ def peak_normalize(x: np.ndarray, target: float = 1.0, axis=-1) -> np.ndarray:
 
 
 def rms_envelope(x: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving RMS over ``window`` samples along the last axis (same length)."""
-    x = np.asarray(x, dtype=np.float64)
-    half = window // 2
-    padded = np.pad(x * x, [(0, 0)] * (x.ndim - 1) + [(half + 1, window - half - 1)])
-    csum = np.cumsum(padded, axis=-1)
-    return np.sqrt(np.maximum(csum[..., window:] - csum[..., :-window], 0.0) / window)
+    """Centred moving RMS over ``window`` samples along the last axis (same length, float64);
+    the definition is ``dsp.ops.ArrayOps.rms_envelope``, shared with the GPU path."""
+    return NUMPY.rms_envelope(x, window)
 
 
 def follow_envelope(
     wet: np.ndarray, dry: np.ndarray, amount: float, window: int = 1024, max_gain_db: float = 24.0
 ) -> np.ndarray:
     """Give ``wet`` the loudness contour of ``dry``: gain ``(env_dry / env_wet) ** amount``
-    per sample (moving RMS over ``window`` samples, gain capped at ``max_gain_db``)."""
-    if amount <= 0:
-        return wet
-    env_wet = rms_envelope(wet, window)
-    env_dry = rms_envelope(dry, window)
-    floor = 1e-4 * max(float(np.max(env_wet)), TINY)
-    gain = np.minimum(env_dry / np.maximum(env_wet, floor), db_to_gain(max_gain_db))
-    return (wet * gain**amount).astype(np.float32)
+    per sample (moving RMS over ``window`` samples, gain capped at ``max_gain_db``); the
+    definition is ``dsp.ops.ArrayOps.follow_envelope``, shared with the GPU path."""
+    return NUMPY.follow_envelope(wet, dry, amount, window, max_gain_db, floor=TINY)

@@ -2,7 +2,8 @@
 
 ``ArrayOps`` writes each operation (gradient normalisation, peak, per-excerpt circular
 shift, the DreamSound hard-cut mask) once, in terms of a few primitives (``abs``,
-``amax``, ``mean``, ``std``, ``clamp_min``, ``roll``, ``roll_each``, ``as_dtype``).
+``amax``, ``mean``, ``std``, ``clamp_min``, ``roll``, ``roll_each``, ``as_dtype``; the envelope
+follower's ``cumsum``, ``sqrt``, ``pad_last`` and a few more).
 ``NumpyOps`` supplies them with numpy (the reference, and the onnxruntime backend's DSP);
 the torch backend's ``TorchDSP`` supplies them with torch, on the device. Both run the
 same definition, so the two backends apply the same operations in the same order.
@@ -71,6 +72,33 @@ class ArrayOps:
         """The DreamSound hard-cut mask of a complex spectrogram."""
         return self.magnitude_mask(self.abs(spec), threshold)
 
+    # -- after the loop: the engine's envelope follower ------------------------------------
+    def rms_envelope(self, x, window: int):
+        """Centred moving RMS over ``window`` samples along the last axis (same length), by
+        running sums in float64."""
+        x = self.as_float64(x)
+        half = window // 2
+        csum = self.cumsum(self.pad_last(x * x, half + 1, window - half - 1))
+        return self.sqrt(self.clamp_min(csum[..., window:] - csum[..., :-window], 0.0) / window)
+
+    def follow_envelope(self, wet, dry, amount: float, window: int = 1024, max_gain_db: float = 24.0,
+                        floor: float = 1e-12):
+        """Give ``wet`` the loudness contour of ``dry``: gain ``(env_dry / env_wet) ** amount``
+        per sample (moving RMS over ``window`` samples, gain capped at ``max_gain_db``; the wet
+        envelope floored at 1e-4 of its maximum over the whole array, at least ``floor``).
+        Returns float32."""
+        if amount <= 0:
+            return wet
+        env_wet = self.rms_envelope(wet, window)
+        env_dry = self.rms_envelope(dry, window)
+        lowest = 1e-4 * self.clamp_min(self.amax_all(env_wet), floor)
+        gain = self.clamp_max(env_dry / self.maximum(env_wet, lowest), 10.0 ** (max_gain_db / 20.0))
+        return self.as_float32(self.as_float64(wet) * gain**amount)
+
+    def finish_samples(self, x, ceiling: float):
+        """Finite float32 samples within +-``ceiling`` (NaN and inf become 0)."""
+        return self.as_float32(self.clip(self.nan_to_zero(x), ceiling))
+
     # -- primitives (a subclass defines them) -------------------------------------------
     def abs(self, x):
         raise NotImplementedError
@@ -102,6 +130,42 @@ class ArrayOps:
         """A boolean ``mask`` as ``like``'s dtype."""
         raise NotImplementedError
 
+    def as_float64(self, x):
+        raise NotImplementedError
+
+    def as_float32(self, x):
+        raise NotImplementedError
+
+    def pad_last(self, x, left: int, right: int):
+        """Zeros before and after along the last axis."""
+        raise NotImplementedError
+
+    def cumsum(self, x):
+        """Running sum along the last axis."""
+        raise NotImplementedError
+
+    def sqrt(self, x):
+        raise NotImplementedError
+
+    def amax_all(self, x):
+        """Maximum over the whole array (0-d, on the array's device)."""
+        raise NotImplementedError
+
+    def maximum(self, x, y):
+        """Elementwise maximum of ``x`` and a broadcastable ``y``."""
+        raise NotImplementedError
+
+    def clamp_max(self, x, high: float):
+        raise NotImplementedError
+
+    def nan_to_zero(self, x):
+        """NaN, inf and -inf replaced by 0."""
+        raise NotImplementedError
+
+    def clip(self, x, bound: float):
+        """Values limited to ``[-bound, bound]``."""
+        raise NotImplementedError
+
 
 class NumpyOps(ArrayOps):
     """The primitives in numpy."""
@@ -129,6 +193,36 @@ class NumpyOps(ArrayOps):
 
     def as_dtype(self, mask, like):
         return mask.astype(like.dtype)
+
+    def as_float64(self, x):
+        return np.asarray(x, dtype=np.float64)
+
+    def as_float32(self, x):
+        return np.asarray(x).astype(np.float32)
+
+    def pad_last(self, x, left: int, right: int):
+        return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(left, right)])
+
+    def cumsum(self, x):
+        return np.cumsum(x, axis=-1)
+
+    def sqrt(self, x):
+        return np.sqrt(x)
+
+    def amax_all(self, x):
+        return np.max(x)
+
+    def maximum(self, x, y):
+        return np.maximum(x, y)
+
+    def clamp_max(self, x, high: float):
+        return np.minimum(x, high)
+
+    def nan_to_zero(self, x):
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def clip(self, x, bound: float):
+        return np.clip(x, -bound, bound)
 
 
 NUMPY = NumpyOps()

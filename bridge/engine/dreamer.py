@@ -20,7 +20,7 @@ from dreambridge.bridge.engine.pool import engine_threads, excerpt_workers, sing
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
-from dreambridge.dsp.normalize import db_to_gain, follow_envelope
+from dreambridge.dsp.normalize import TINY, db_to_gain, follow_envelope
 from dreambridge.dsp.resample import resample
 from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
@@ -92,6 +92,9 @@ class Dreamer:
         # Measured on 2 CPU cores, 10 s through process(): torch 20.6x at batch 1, 15.8 at 2, 13.0 at 4,
         # 16.4 at 8 (oneDNN's batched strided convs lose cache locality); onnx 18.4 / 19.6 / 22.0 / 21.4.
         self.batch_size = batch_size or (32 if self.device_type == "cuda" else 1 if backend == "torch" else 4)
+        # a render's steps after the loop (levels, envelope follower, fades, mix, overlap-add) stay on the
+        # device with torch on a GPU: the host then only sends excerpts and receives finished samples
+        self.post_on_device = self.device_type == "cuda" and backend == "torch"
         self.set_params(params or DreamParams())
 
     def _init_onnx_file(self, path: str, device: str) -> None:
@@ -247,11 +250,12 @@ class Dreamer:
         return np.stack(out).astype(np.float32)
 
     def _dream_items(self, items: np.ndarray, seeds: list[tuple[int, int]], params: DreamParams | None = None,
-                     target: np.ndarray | None = None, n_valid=None, at_levels=None) -> np.ndarray:
+                     target: np.ndarray | None = None, n_valid=None, at_levels=None, on_device: bool = False):
         """Dream ``items`` ``[B, n]`` (model rate) -> ``[B, n]``. ``seeds[b]`` = (seed, excerpt);
         ``n_valid[b]``: samples of item ``b`` that are signal (the rest pads past the end);
         ``at_levels[b]``: the peak item ``b`` is dreamed at, before the loop's band filter (default:
-        its own peak under the ceiling; -1 dBFS from noise or silence)."""
+        its own peak under the ceiling; -1 dBFS from noise or silence). ``on_device``: the result as
+        an array of ``self.dsp`` (on a GPU it never leaves the device)."""
         p = params or self.params
         selection = self._check(p)
         if p.lowpass_hz >= self.sample_rate / 2:
@@ -276,11 +280,11 @@ class Dreamer:
             levels = np.minimum(np.asarray(at_levels, dtype=np.float64), ceiling)
         out = np.zeros_like(items, dtype=np.float32)
         if not np.any(active):
-            return out
+            return self.dsp.asarray(out) if on_device else out
         idx = np.flatnonzero(active)
         start = start.astype(np.float32)
 
-        def dream(rows):
+        def dream(rows, host=True):
             """Dream the rows ``rows`` of ``start`` as one batch -> ``([len(rows), n], debug)``."""
             x = self.dsp.asarray(start[rows][:, None, :])
             t = None if target is None else self.dsp.asarray(target[rows][:, None, :])
@@ -289,8 +293,17 @@ class Dreamer:
                 x = self._dream_octaves(start[rows], p, selection, [rngs[i] for i in rows])
             x = dream_loop(self.backend, self.dsp, x, p, selection, [rngs[i] for i in rows], self.sample_rate,
                            target=t, debug=debug)
-            return self.dsp.to_numpy(x)[:, 0, :], {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
+            return (self.dsp.to_numpy(x)[:, 0, :] if host else x[:, 0, :]), \
+                {k: self.dsp.to_numpy(v)[0, 0] for k, v in debug.items()}
 
+        if self.device_type == "cuda" and on_device:  # one batch, scaled to its levels on the device
+            dreamed, self.last_debug = dream(idx, host=False)
+            dreamed = dreamed * self.dsp.asarray(levels[idx, None].astype(np.float32))
+            if len(idx) == len(items):
+                return dreamed
+            placed = self.dsp.asarray(out)
+            placed[self.dsp.asarray(idx)] = dreamed
+            return placed
         if self.device_type == "cuda":  # one batch on the device
             dreamed, self.last_debug = dream(idx)
         else:  # spread over the excerpt workers, one item per call: the same bits at any worker count
@@ -306,7 +319,7 @@ class Dreamer:
             dreamed = np.concatenate([r[0] for r in results])
             self.last_debug = results[0][1]
         out[idx] = dreamed * levels[idx, None].astype(np.float32)
-        return out
+        return self.dsp.asarray(out) if on_device else out
 
     def _dream_octaves(self, start: np.ndarray, p: DreamParams, selection, rngs):
         """Image DeepDream's octaves in time: dream the excerpts sped up by ``octave_scale ** o``
@@ -364,14 +377,22 @@ class Dreamer:
         return min(n_excerpt, max(int(n_total), int(round(m * quantum * sample_rate / self.sample_rate))))
 
     def dream_excerpts(self, excerpts: list[np.ndarray], indices: list[int], params: DreamParams,
-                       sample_rate: int, n_valid: list[int] | None = None, levels=None) -> list[np.ndarray]:
+                       sample_rate: int, n_valid: list[int] | None = None, levels=None, on_device: bool = False):
         """Dream excerpts ``(n_channels, n_excerpt)`` at ``sample_rate`` (excerpt ``indices``
         seed their random streams) and mix each with its dry input by ``params.mix``.
         ``n_valid[i]``: samples of the signal from excerpt ``i``'s start (default: the signal goes on
         past it; at most the grid's excerpt length: the signal's last excerpt, see ``dsp.windows``);
         ``levels[i]``: ``(n_channels,)`` peaks excerpt ``i`` is dreamed at before the loop's band
-        filter (default: each channel's own peak; the round robin holds its buffer's level)."""
+        filter (default: each channel's own peak; the round robin holds its buffer's level).
+        ``on_device``: return the dreamed excerpts as arrays of ``self.dsp`` (tensors on the device),
+        the envelope follower, fades and mix run there (the same definitions, ``dsp.ops``); at a
+        rate other than the model's the excerpts are resampled and finished on the host first."""
         n_channels, n_excerpt = excerpts[0].shape
+        if on_device and sample_rate == self.sample_rate:
+            return self._dream_excerpts_on_device(excerpts, indices, params, n_valid, levels)
+        if on_device:  # resampled on the host (scipy's polyphase filter), then sent to the device
+            return [self.dsp.asarray(wet) for wet in
+                    self.dream_excerpts(excerpts, indices, params, sample_rate, n_valid, levels)]
         valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
         items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
         if sample_rate != self.sample_rate:
@@ -418,6 +439,41 @@ class Dreamer:
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
             out.append(wet.astype(np.float32))
+        return out
+
+    def _dream_excerpts_on_device(self, excerpts, indices, params, n_valid, levels) -> list:
+        """``dream_excerpts`` at the model's rate, its results left on the device (``on_device``)."""
+        n_channels, n_excerpt = excerpts[0].shape
+        valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
+        items = np.concatenate(excerpts, axis=0).astype(np.float32)
+        seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
+        n_grid, n_fade, _ = self.layout(self.sample_rate)
+        target = None
+        if params.mode == "target":
+            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, self.sample_rate, n_excerpt,
+                                        n_channels)
+            if target is None:
+                raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
+        item_valid = np.repeat([max(1, int(v)) for v in valid], n_channels)
+        item_levels = None if levels is None else np.concatenate([np.asarray(v, np.float64) for v in levels])
+        dsp = self.dsp
+        dreamed = self._dream_items(items, seeds, params, target, item_valid, item_levels, on_device=True)
+        dry = dsp.asarray(items) if params.init == "input" else None  # one upload for the follower and the mix
+        out = []
+        for i in range(len(excerpts)):
+            rows = slice(i * n_channels, (i + 1) * n_channels)
+            wet = dreamed[rows]
+            if params.envelope > 0 and params.init == "input":
+                window = max(1, int(round(ENVELOPE_SECONDS * self.sample_rate)))
+                wet = dsp.follow_envelope(wet, dry[rows], params.envelope, window, ENVELOPE_MAX_GAIN_DB, floor=TINY)
+            if params.init == "noise" and n_fade > 0:
+                gain = uncorrelated_fade_gain(n_grid, n_fade, first=indices[i] == 0)
+                if n_valid is not None and valid[i] <= n_grid:
+                    gain[n_grid - n_fade :] = 1.0
+                wet = wet * dsp.asarray(np.ascontiguousarray(gain[:n_excerpt]))
+            if params.mix < 1:
+                wet = params.mix * wet + (1 - params.mix) * (dry[rows] if params.init == "input" else 0.0)
+            out.append(dsp.as_float32(wet))
         return out
 
     def render(self, read, write, n_total: int, n_channels: int, sample_rate: int, progress=None) -> RenderStats:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dreambridge.dsp.normalize import CEILING_DB, db_to_gain
+from dreambridge.dsp.ops import NUMPY
 from dreambridge.dsp.windows import excerpt_starts, excerpt_weight
 
 __all__ = ["CEILING_DB", "NOISE_PEAK_DB", "SILENCE_PEAK", "RENDER_LOOKAHEAD", "ExcerptScheduler", "OverlapAdd",
@@ -58,43 +59,60 @@ class OverlapAdd:
 
     ``add(k, wet)`` places excerpt ``k`` (start ``k * hop``); ``pop(upto)`` returns the
     finished samples from the last pop up to ``upto`` (all excerpts covering them must
-    have been added), clipped to the ceiling.
+    have been added), clipped to the ceiling, as numpy. With ``ops`` (a ``TorchDSP``) the
+    sums live on its device and take its tensors: only the finished samples come back.
     """
 
-    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int):
+    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int, ops=None):
         self.n_excerpt, self.n_fade, self.hop = n_excerpt, n_fade, n_excerpt - n_fade
-        self.acc = np.zeros((n_channels, 0), dtype=np.float64)
-        self.wsum = np.zeros(0, dtype=np.float64)
+        self.ops = ops
+        self.acc = self._zeros((n_channels, 0))
+        self.wsum = self._zeros((0,))
         self.start = 0
 
-    def add(self, k: int, wet: np.ndarray) -> None:
+    def _zeros(self, shape):
+        zeros = np.zeros(shape, dtype=np.float64)
+        return zeros if self.ops is None else self.ops.asarray(zeros)
+
+    def _extend(self, a, n: int):
+        """``a`` with zeros appended along its last axis up to length ``n``."""
+        if self.ops is None:
+            return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n - a.shape[-1])])
+        return self.ops.pad_last(a, 0, n - a.shape[-1])
+
+    def add(self, k: int, wet) -> None:
         if wet.shape[1] < self.n_excerpt:  # a signal shorter than one excerpt, dreamed at its own length
-            wet = np.pad(wet, ((0, 0), (0, self.n_excerpt - wet.shape[1])))
+            wet = self._extend(wet, self.n_excerpt)
         lo = k * self.hop - self.start
         hi = lo + self.n_excerpt
         if hi > self.acc.shape[1]:
-            self.acc = np.pad(self.acc, ((0, 0), (0, hi - self.acc.shape[1])))
-            self.wsum = np.pad(self.wsum, (0, hi - len(self.wsum)))
+            self.acc, self.wsum = self._extend(self.acc, hi), self._extend(self.wsum, hi)
         w = excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
-        self.acc[:, lo:hi] += wet.astype(np.float64) * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
+        if self.ops is not None:
+            w = self.ops.cached(("ola", self.n_excerpt, self.n_fade, k == 0), lambda: self.ops.asarray(w))
+            wet = self.ops.as_float64(wet)
+        else:
+            wet = wet.astype(np.float64)
+        self.acc[:, lo:hi] += wet * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
         self.wsum[lo:hi] += w
 
     def pop(self, upto: int) -> np.ndarray:
         # Dividing by the summed weights (1 up to float32 rounding of the ramps) makes
         # unchanged excerpts reconstruct the input bit for bit.
         n = upto - self.start
-        out = self.acc[:, :n] / np.maximum(self.wsum[:n], 1e-12)
+        ops = NUMPY if self.ops is None else self.ops
+        out = self.acc[:, :n] / ops.clamp_min(self.wsum[:n], 1e-12)
         if out.shape[1] < n:
-            out = np.pad(out, ((0, 0), (0, n - out.shape[1])))
+            out = self._extend(out, n)
         self.acc, self.wsum = self.acc[:, n:], self.wsum[n:]
         self.start = upto
-        return finish_samples(out)
+        out = ops.finish_samples(out, db_to_gain(CEILING_DB))
+        return out if self.ops is None else self.ops.to_numpy(out)
 
 
 def finish_samples(out: np.ndarray) -> np.ndarray:
     """Finite float32 samples under the -0.1 dBFS ceiling (NaN and inf become 0)."""
-    ceiling = db_to_gain(CEILING_DB)
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -ceiling, ceiling).astype(np.float32)
+    return NUMPY.finish_samples(out, db_to_gain(CEILING_DB))
 
 
 class ExcerptScheduler:
@@ -155,14 +173,16 @@ class ExcerptScheduler:
         return excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
 
     def dream(self, indices: list[int], excerpts: list[np.ndarray], params=None, n_valid=None,
-              levels=None) -> list[np.ndarray]:
+              levels=None, on_device: bool = False) -> list:
         """Dream excerpts ``(n_channels, n_excerpt)``; ``indices`` seed their random streams.
 
         ``params`` defaults to ``params_for(indices[0])`` (callers group excerpts whose
         parameters are equal); ``n_valid[i]``: samples of the signal from excerpt ``i``'s start;
-        ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own)."""
+        ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own);
+        ``on_device``: the results stay arrays of the dreamer's ``dsp`` (``Dreamer.dream_excerpts``)."""
         params = self.params_for(indices[0]) if params is None else params
-        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
+        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels,
+                                           on_device=on_device)
 
     def add(self, k: int, wet: np.ndarray) -> None:
         """Overlap-add the dreamed excerpt ``k`` (a shorter one-shot excerpt is zero-padded)."""
@@ -181,9 +201,14 @@ class ExcerptScheduler:
         ``progress(n_done)`` is called as samples are finished. Up to ``group_size``
         consecutive excerpts with equal parameters are dreamed as one batch; on a CPU the next
         batch is already dreaming while one is overlap-added and written (``read`` and ``write``
-        stay in the calling thread, in order).
+        stay in the calling thread, in order). Where the dreamer keeps its results on the device
+        (``post_on_device``: torch on a GPU) the overlap-add does too, and each group sends its
+        excerpts up once and takes its finished samples back once.
         """
         t0 = time.perf_counter()
+        on_device = bool(getattr(self.dreamer, "post_on_device", False))
+        if on_device:
+            self._ola = OverlapAdd(self.n_channels, self.n_excerpt, self.n_fade, ops=self.dreamer.dsp)
         n_excerpts = self.excerpt_count(n_total)
         n_read = self.excerpt_length(n_total)
         groups, k = [], 0
@@ -209,9 +234,9 @@ class ExcerptScheduler:
             if progress is not None:
                 progress(done)
 
-        if getattr(self.dreamer, "device_type", "cpu") == "cuda" or len(groups) < 2:
+        if on_device or getattr(self.dreamer, "device_type", "cpu") == "cuda" or len(groups) < 2:
             for group, params in groups:
-                finish_group(group, self.dream(group, *_with_params(read_group(group), params)))
+                finish_group(group, self.dream(group, *_with_params(read_group(group), params), on_device=on_device))
         else:
             # On a CPU the next group is handed to the excerpt workers while this one finishes (overlap-add,
             # write): the workers never wait for the caller between groups. RENDER_LOOKAHEAD groups in flight

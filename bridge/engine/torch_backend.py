@@ -254,6 +254,36 @@ class TorchDSP(ArrayOps):
     def as_dtype(self, mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return mask.to(like.dtype)
 
+    def as_float64(self, x: torch.Tensor) -> torch.Tensor:
+        return x.double()
+
+    def as_float32(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()
+
+    def pad_last(self, x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (left, right))
+
+    def cumsum(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cumsum(x, dim=-1)
+
+    def sqrt(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(x)
+
+    def amax_all(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax()
+
+    def maximum(self, x: torch.Tensor, y) -> torch.Tensor:
+        return torch.maximum(x, y if torch.is_tensor(y) else torch.tensor(y, dtype=x.dtype, device=x.device))
+
+    def clamp_max(self, x: torch.Tensor, high: float) -> torch.Tensor:
+        return x.clamp_max(high)
+
+    def nan_to_zero(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def clip(self, x: torch.Tensor, bound: float) -> torch.Tensor:
+        return x.clamp(-bound, bound)
+
     # -- FFT, STFT, smoothing -----------------------------------------------------------------
     def rfft(self, x: torch.Tensor) -> torch.Tensor:
         if self._pocketfft is not None:
