@@ -181,8 +181,10 @@ class ExcerptScheduler:
         ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own);
         ``on_device``: the results stay arrays of the dreamer's ``dsp`` (``Dreamer.dream_excerpts``)."""
         params = self.params_for(indices[0]) if params is None else params
-        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels,
-                                           on_device=on_device)
+        if on_device:
+            return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels,
+                                               on_device=True)
+        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
 
     def add(self, k: int, wet: np.ndarray) -> None:
         """Overlap-add the dreamed excerpt ``k`` (a shorter one-shot excerpt is zero-padded)."""

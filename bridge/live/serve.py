@@ -145,9 +145,9 @@ class _SharedDreamer:
     def params_at(self, seconds):
         return self._dreamer.params_at(seconds)
 
-    def dream_excerpts(self, *args):
+    def dream_excerpts(self, *args, **kwargs):
         with self._lock:
-            return self._dreamer.dream_excerpts(*args)
+            return self._dreamer.dream_excerpts(*args, **kwargs)
 
 
 class _Instance:
