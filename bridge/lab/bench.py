@@ -437,7 +437,7 @@ def format_report(report: dict) -> str:
         if transform_ms:
             lines.append(f"(ceiling: x real time with the convs at 100 % of the matmul rate and nothing else but the "
                          f"preset's rFFTs ({transform_ms[0]:.2f} ms) and inverses ({transform_ms[1]:.2f} ms) on each "
-                         "worker: what no implementation of this step can pass on this machine)")
+                         "worker: the most this step can reach here with these transforms)")
     lines += ["", f"{'backend':12s} {'device':6s} {'ms/iter':>8s} {'latency':>8s} {'x real time':>11s} "
                   f"{'end-to-end':>10s} {'gemm share':>10s} {'speed-up':>8s}"]
     for r in [base, report["naive"]] + report["results"]:
