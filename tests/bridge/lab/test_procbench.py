@@ -55,6 +55,8 @@ def test_gpu_figures_on_the_gpu(tiny_model_dir):
     report = procbench.gpu_figures(str(tiny_model_dir), seconds=4.0, repeats=1, batch_sizes=(8,), n_files=4)
     torch_row = report["runs"][0]
     assert torch_row["backend"] == "torch" and torch_row["x_realtime"] > 0
+    assert torch_row["host_finish_x_realtime"] > 0  # the control row: the same render finished on the host
+    assert "on the host" in procbench.format_gpu(report)
     # cuDNN (TF32 convolutions by default) against oneDNN fp32: the dream stays the same sound
     assert torch_row["snr_to_cpu_db"] > 30, json.dumps(report)
     assert report.get("batch_files_per_second_inside", 0) > 0, report.get("batch_error")
