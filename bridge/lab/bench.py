@@ -188,15 +188,34 @@ def _transform_ms(dreamer, n: int, repeats: int) -> tuple[float, float]:
 
 def ceiling_x_realtime(useful_flops, rate_gflops: float, transforms, transform_ms, workers: int, hop_s: float,
                        iterations: int):
-    """The x real time the engine would reach at ``iterations`` per excerpt if the convs ran at
-    100 % of the matmul rate (all threads) and nothing but the spectral update's transforms
-    (``transforms`` per iteration, :func:`~dreambridge.bridge.engine.loop.transforms_per_iteration`,
-    at ``transform_ms`` each on one worker, the workers in parallel) took any time: an upper
-    bound on this machine for the step as defined (its convs and its transforms), not an estimate.
-    None where either count is unknown."""
+    """The x real time the engine would reach if its convs ran at 100 % of the matmul rate and
+    nothing but the spectral update's transforms took any time: an upper bound on this machine
+    for the step as defined (its convs and its transforms), not an estimate.
+
+    Parameters
+    ----------
+    useful_flops : float or None
+        Conv FLOPs of one iteration (forward and input gradient up to the layer).
+    rate_gflops : float
+        The fp32 matmul rate of all threads.
+    transforms : tuple of float or None
+        ``(rffts, inverses)`` per iteration (``bridge.engine.loop.transforms_per_iteration``).
+    transform_ms : tuple of float
+        Milliseconds of one rFFT and one inverse on one worker (the workers run in parallel).
+    workers : int
+        Excerpt workers.
+    hop_s, iterations : float, int
+        The preset's excerpt hop (seconds) and iterations per excerpt.
+
+    Returns
+    -------
+    float or None
+        x real time, rounded to 0.1; None where either count is unknown.
+    """
     if useful_flops is None or transforms is None:
         return None
-    ms = useful_flops / rate_gflops / 1e6 + (transforms[0] * transform_ms[0] + transforms[1] * transform_ms[1]) / workers
+    spectral_ms = (transforms[0] * transform_ms[0] + transforms[1] * transform_ms[1]) / workers
+    ms = useful_flops / rate_gflops / 1e6 + spectral_ms
     return round(hop_s / (iterations * ms / 1000), 1)
 
 

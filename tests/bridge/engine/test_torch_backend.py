@@ -10,6 +10,8 @@ from signals import SR, drum_loop, music_like
 from dreambridge.bridge.engine.dreamer import Dreamer
 from dreambridge.bridge.engine.torch_backend import TorchBackend, TorchDSP, forward_taps_fast
 from dreambridge.dsp.filters import band_response, fft_filter
+from dreambridge.dsp.normalize import follow_envelope, rms_envelope
+from dreambridge.dsp.ops import NUMPY
 from dreambridge.dsp.smoothing import cascade_kernel, kernel_response, smoothing_cosines
 from dreambridge.dsp.stft import hard_cut_mask, istft, stft
 from dreambridge.models.factory import build_model
@@ -53,6 +55,22 @@ def test_torch_dsp_matches_numpy_references(rng):
     assert np.allclose(np.abs(g).max(axis=-1), 1.0)
     g = dsp.normalize(t, "std").numpy()
     assert np.allclose(g.std(axis=-1, ddof=1), 1.0, atol=1e-5) and np.allclose(g.mean(axis=-1), 0, atol=1e-6)
+
+
+def test_torch_dsp_finishes_a_render_as_the_numpy_references(rng):
+    """The steps after the loop on the device (``Dreamer.post_on_device``): the envelope follower and the
+    finishing of samples, with torch's primitives, against the numpy references."""
+    dsp = TorchDSP("cpu")
+    wet = (rng.standard_normal((2, 6000)) * np.linspace(0.01, 1, 6000)).astype(np.float32)
+    dry = music_like(rng, 6000 / SR, n_channels=2)
+    ours = dsp.follow_envelope(torch.from_numpy(wet), torch.from_numpy(dry), 0.7, 512, 30.0, floor=1e-12).numpy()
+    reference = follow_envelope(wet, dry, 0.7, window=512, max_gain_db=30.0)
+    assert ours.dtype == np.float32 and np.allclose(ours, reference, rtol=1e-6, atol=1e-7)  # float64 running sums
+    assert np.abs(reference - wet).max() > 0.1  # control: the follower does change the signal
+    assert np.allclose(dsp.rms_envelope(torch.from_numpy(wet), 300).numpy(), rms_envelope(wet, 300), rtol=1e-12)
+    raw = np.array([[0.5, np.nan, np.inf, -np.inf, 2.0, -3.0]])
+    assert np.array_equal(dsp.finish_samples(torch.from_numpy(raw), 0.9).numpy(), NUMPY.finish_samples(raw, 0.9))
+    assert np.array_equal(NUMPY.finish_samples(raw, 0.9), np.array([[0.5, 0, 0, 0, 0.9, -0.9]], np.float32))
 
 
 def test_stft_round_trip_and_torch_matches_numpy(rng):
