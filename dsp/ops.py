@@ -95,6 +95,12 @@ class ArrayOps:
         gain = self.clamp_max(env_dry / self.maximum(env_wet, lowest), 10.0 ** (max_gain_db / 20.0))
         return self.as_float32(self.as_float64(wet) * gain**amount)
 
+    def resample(self, x, plan):
+        """``x`` resampled along its last axis by ``plan`` (``dsp.resample.polyphase_plan``'s
+        ``(index, weights)``, as arrays of this namespace)."""
+        index, weights = plan
+        return self.sum_last(self.take_last(x, index) * weights)
+
     def finish_samples(self, x, ceiling: float):
         """Finite float32 samples within +-``ceiling`` (NaN and inf become 0)."""
         return self.as_float32(self.clip(self.nan_to_zero(x), ceiling))
@@ -162,6 +168,14 @@ class ArrayOps:
         """NaN, inf and -inf replaced by 0."""
         raise NotImplementedError
 
+    def take_last(self, x, index):
+        """``x[..., index]``: samples gathered along the last axis by an integer array."""
+        raise NotImplementedError
+
+    def sum_last(self, x):
+        """Sum over the last axis (dropped)."""
+        raise NotImplementedError
+
     def clip(self, x, bound: float):
         """Values limited to ``[-bound, bound]``."""
         raise NotImplementedError
@@ -220,6 +234,12 @@ class NumpyOps(ArrayOps):
 
     def nan_to_zero(self, x):
         return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def take_last(self, x, index):
+        return x[..., index]
+
+    def sum_last(self, x):
+        return np.sum(x, axis=-1)
 
     def clip(self, x, bound: float):
         return np.clip(x, -bound, bound)

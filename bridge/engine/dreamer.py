@@ -21,7 +21,7 @@ from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILE
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
 from dreambridge.dsp.normalize import TINY, db_to_gain, follow_envelope
-from dreambridge.dsp.resample import resample
+from dreambridge.dsp.resample import polyphase_plan, resample
 from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
 from dreambridge.presets.params import DreamParams
@@ -384,15 +384,11 @@ class Dreamer:
         past it; at most the grid's excerpt length: the signal's last excerpt, see ``dsp.windows``);
         ``levels[i]``: ``(n_channels,)`` peaks excerpt ``i`` is dreamed at before the loop's band
         filter (default: each channel's own peak; the round robin holds its buffer's level).
-        ``on_device``: return the dreamed excerpts as arrays of ``self.dsp`` (tensors on the device),
-        the envelope follower, fades and mix run there (the same definitions, ``dsp.ops``); at a
-        rate other than the model's the excerpts are resampled and finished on the host first."""
+        ``on_device``: return the dreamed excerpts as arrays of ``self.dsp`` (tensors on the device);
+        the resampling, envelope follower, fades and mix run there (the same definitions, ``dsp.ops``)."""
         n_channels, n_excerpt = excerpts[0].shape
-        if on_device and sample_rate == self.sample_rate:
-            return self._dream_excerpts_on_device(excerpts, indices, params, n_valid, levels)
-        if on_device:  # resampled on the host (scipy's polyphase filter), then sent to the device
-            return [self.dsp.asarray(wet) for wet in
-                    self.dream_excerpts(excerpts, indices, params, sample_rate, n_valid, levels)]
+        if on_device:
+            return self._dream_excerpts_on_device(excerpts, indices, params, sample_rate, n_valid, levels)
         valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
         items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
         if sample_rate != self.sample_rate:
@@ -441,31 +437,47 @@ class Dreamer:
             out.append(wet.astype(np.float32))
         return out
 
-    def _dream_excerpts_on_device(self, excerpts, indices, params, n_valid, levels) -> list:
-        """``dream_excerpts`` at the model's rate, its results left on the device (``on_device``)."""
+    def _dream_excerpts_on_device(self, excerpts, indices, params, sample_rate, n_valid, levels) -> list:
+        """``dream_excerpts`` with its results left on the device (``on_device``): the steps of the host
+        path in the same order, over ``self.dsp``; only the model-rate items come back to the host once,
+        where the file's rate is not the model's (their levels and silence checks)."""
+        dsp = self.dsp
         n_channels, n_excerpt = excerpts[0].shape
         valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
-        items = np.concatenate(excerpts, axis=0).astype(np.float32)
+        host_items = np.concatenate(excerpts, axis=0).astype(np.float32)
+        dry = dsp.asarray(host_items)  # one upload: the follower, the mix and the resampler read it there
+        resampled = sample_rate != self.sample_rate
+        if resampled:
+            n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
+            model_items = _fit_on(dsp, dsp.resample(dry, self._plan(n_excerpt, sample_rate, self.sample_rate)), n_model)
+            host_items = dsp.to_numpy(model_items)
         seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
-        n_grid, n_fade, _ = self.layout(self.sample_rate)
+        n_grid, n_fade, _ = self.layout(sample_rate)
         target = None
         if params.mode == "target":
-            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, self.sample_rate, n_excerpt,
+            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, sample_rate, host_items.shape[-1],
                                         n_channels)
             if target is None:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
-        item_valid = np.repeat([max(1, int(v)) for v in valid], n_channels)
+        scale = host_items.shape[-1] / n_excerpt
+        item_valid = np.repeat([max(1, int(round(v * scale))) for v in valid], n_channels)
         item_levels = None if levels is None else np.concatenate([np.asarray(v, np.float64) for v in levels])
-        dsp = self.dsp
-        dreamed = self._dream_items(items, seeds, params, target, item_valid, item_levels, on_device=True)
-        dry = dsp.asarray(items) if params.init == "input" else None  # one upload for the follower and the mix
+        dreamed = self._dream_items(host_items, seeds, params, target, item_valid, item_levels, on_device=True)
+        highs = None
+        if resampled:
+            back = self._plan(host_items.shape[-1], self.sample_rate, sample_rate)
+            dreamed = _fit_on(dsp, dsp.resample(dreamed, back), n_excerpt)
+            if sample_rate > self.sample_rate and params.init == "input":  # the band above the model's Nyquist
+                highs = dry - _fit_on(dsp, dsp.resample(model_items, back), n_excerpt)
         out = []
         for i in range(len(excerpts)):
             rows = slice(i * n_channels, (i + 1) * n_channels)
             wet = dreamed[rows]
             if params.envelope > 0 and params.init == "input":
-                window = max(1, int(round(ENVELOPE_SECONDS * self.sample_rate)))
+                window = max(1, int(round(ENVELOPE_SECONDS * sample_rate)))
                 wet = dsp.follow_envelope(wet, dry[rows], params.envelope, window, ENVELOPE_MAX_GAIN_DB, floor=TINY)
+            if highs is not None:
+                wet = wet + highs[rows]
             if params.init == "noise" and n_fade > 0:
                 gain = uncorrelated_fade_gain(n_grid, n_fade, first=indices[i] == 0)
                 if n_valid is not None and valid[i] <= n_grid:
@@ -475,6 +487,11 @@ class Dreamer:
                 wet = params.mix * wet + (1 - params.mix) * (dry[rows] if params.init == "input" else 0.0)
             out.append(dsp.as_float32(wet))
         return out
+
+    def _plan(self, n_in: int, rate_in: int, rate_out: int):
+        """``dsp.resample.polyphase_plan`` on the device, kept."""
+        return self.dsp.cached(("resample", n_in, rate_in, rate_out),
+                               lambda: tuple(self.dsp.asarray(a) for a in polyphase_plan(n_in, rate_in, rate_out)))
 
     def render(self, read, write, n_total: int, n_channels: int, sample_rate: int, progress=None) -> RenderStats:
         """Dream a signal of ``n_total`` samples excerpt by excerpt in constant memory.
@@ -603,3 +620,8 @@ def _fit(x: np.ndarray, n: int) -> np.ndarray:
     if x.shape[-1] >= n:
         return x[..., :n]
     return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
+
+
+def _fit_on(ops, x, n: int):
+    """``_fit`` for an array of ``ops`` (a device tensor)."""
+    return x[..., :n] if x.shape[-1] >= n else ops.pad_last(x, 0, n - x.shape[-1])

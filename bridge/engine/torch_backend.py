@@ -284,6 +284,12 @@ class TorchDSP(ArrayOps):
     def clip(self, x: torch.Tensor, bound: float) -> torch.Tensor:
         return x.clamp(-bound, bound)
 
+    def take_last(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return x[..., index]
+
+    def sum_last(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=-1)
+
     # -- FFT, STFT, smoothing -----------------------------------------------------------------
     def rfft(self, x: torch.Tensor) -> torch.Tensor:
         if self._pocketfft is not None:
