@@ -92,8 +92,8 @@ class Dreamer:
         # Measured on 2 CPU cores, 10 s through process(): torch 20.6x at batch 1, 15.8 at 2, 13.0 at 4,
         # 16.4 at 8 (oneDNN's batched strided convs lose cache locality); onnx 18.4 / 19.6 / 22.0 / 21.4.
         self.batch_size = batch_size or (32 if self.device_type == "cuda" else 1 if backend == "torch" else 4)
-        # a render's steps after the loop (levels, envelope follower, fades, mix, overlap-add) stay on the
-        # device with torch on a GPU: the host then only sends excerpts and receives finished samples
+        # a render's steps around the loop (resampling, levels, envelope follower, fades, mix, overlap-add)
+        # stay on the device with torch on a GPU: the host then sends excerpts and receives finished samples
         self.post_on_device = self.device_type == "cuda" and backend == "torch"
         self.set_params(params or DreamParams())
 
