@@ -184,6 +184,12 @@ class ArrayOps:
 class NumpyOps(ArrayOps):
     """The primitives in numpy."""
 
+    def asarray(self, a) -> np.ndarray:
+        return np.ascontiguousarray(a)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return np.asarray(a)
+
     def abs(self, x):
         return np.abs(x)
 

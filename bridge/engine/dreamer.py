@@ -20,7 +20,8 @@ from dreambridge.bridge.engine.pool import engine_threads, excerpt_workers, sing
 from dreambridge.bridge.engine.scheduler import (CEILING_DB, NOISE_PEAK_DB, SILENCE_PEAK, BlockStream, ExcerptScheduler,
                                                   RenderStats, sounding)
 from dreambridge.bridge.engine.selection import resolve_selection
-from dreambridge.dsp.normalize import TINY, db_to_gain, follow_envelope
+from dreambridge.dsp.normalize import TINY, db_to_gain
+from dreambridge.dsp.ops import NUMPY
 from dreambridge.dsp.resample import polyphase_plan, resample
 from dreambridge.dsp.windows import uncorrelated_fade_gain
 from dreambridge.presets.errors import ParameterError
@@ -242,9 +243,9 @@ class Dreamer:
             n = max(1, int(round(n_excerpt / sample_rate * rate)))
             piece = np.take(mono, np.arange(start, start + n), mode="wrap")
             piece = (
-                _fit(resample(piece, rate, self.sample_rate), n_model)
+                _fit(NUMPY, resample(piece, rate, self.sample_rate), n_model)
                 if rate != self.sample_rate
-                else _fit(piece, n_model)
+                else _fit(NUMPY, piece, n_model)
             )
             out += [piece] * n_channels
         return np.stack(out).astype(np.float32)
@@ -330,12 +331,12 @@ class Dreamer:
         base = start.astype(np.float64)
         for o in range(p.octaves - 1, 0, -1):
             rate = max(1, int(round(self.sample_rate / p.octave_scale**o)))
-            small = _fit(resample(base, self.sample_rate, rate), max(1, int(round(n * rate / self.sample_rate))))
+            small = _fit(NUMPY, resample(base, self.sample_rate, rate), max(1, int(round(n * rate / self.sample_rate))))
             peaks = np.maximum(np.max(np.abs(small), axis=-1, keepdims=True), SILENCE_PEAK)
             small_x = self.dsp.asarray((small / peaks).astype(np.float32)[:, None, :])
             dreamed = dream_loop(self.backend, self.dsp, small_x, p, selection, rngs, self.sample_rate)
             detail = self.dsp.to_numpy(dreamed)[:, 0, :] * peaks - small
-            base = base + _fit(resample(detail, rate, self.sample_rate), n)
+            base = base + _fit(NUMPY, resample(detail, rate, self.sample_rate), n)
         base /= np.maximum(np.max(np.abs(base), axis=-1, keepdims=True), SILENCE_PEAK)
         return self.dsp.asarray(base.astype(np.float32)[:, None, :])
 
@@ -385,45 +386,49 @@ class Dreamer:
         ``levels[i]``: ``(n_channels,)`` peaks excerpt ``i`` is dreamed at before the loop's band
         filter (default: each channel's own peak; the round robin holds its buffer's level).
         ``on_device``: return the dreamed excerpts as arrays of ``self.dsp`` (tensors on the device);
-        the resampling, envelope follower, fades and mix run there (the same definitions, ``dsp.ops``)."""
+        the resampling, envelope follower, fades and mix then run there, the same steps in the same
+        order over ``dsp.ops``; where the file's rate is not the model's, the model-rate excerpts
+        come back to the host once (their levels and silence checks)."""
+        ops = self.dsp if on_device else NUMPY
         n_channels, n_excerpt = excerpts[0].shape
-        if on_device:
-            return self._dream_excerpts_on_device(excerpts, indices, params, sample_rate, n_valid, levels)
         valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
-        items = np.concatenate(excerpts, axis=0)  # [len(excerpts) * C, n_excerpt]
-        if sample_rate != self.sample_rate:
+        dry = ops.asarray(np.concatenate(excerpts, axis=0))  # [len(excerpts) * C, n_excerpt]
+        items = dry
+        resampled = sample_rate != self.sample_rate
+        if resampled:
             n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
-            items = _fit(resample(items, sample_rate, self.sample_rate), n_model)
+            items = self._resample(ops, dry, sample_rate, self.sample_rate, n_model)
+        host_items = ops.to_numpy(items)
         seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
         n_grid, n_fade, _ = self.layout(sample_rate)
         target = None
         if params.mode == "target":
             target = self._target_items(
-                indices, n_excerpt, n_excerpt - n_fade, sample_rate, items.shape[-1], n_channels
+                indices, n_excerpt, n_excerpt - n_fade, sample_rate, host_items.shape[-1], n_channels
             )
             if target is None:
                 raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
-        scale = items.shape[-1] / n_excerpt
+        scale = host_items.shape[-1] / n_excerpt
         item_valid = np.repeat([max(1, int(round(v * scale))) for v in valid], n_channels)
         item_levels = None if levels is None else np.concatenate([np.asarray(v, np.float64) for v in levels])
-        dreamed = self._dream_items(items.astype(np.float32), seeds, params, target, item_valid, item_levels)
+        dreamed = self._dream_items(host_items.astype(np.float32), seeds, params, target, item_valid, item_levels,
+                                    on_device=on_device)
         highs = None
-        if sample_rate != self.sample_rate:
-            dreamed = _fit(resample(dreamed, self.sample_rate, sample_rate), n_excerpt)
+        if resampled:
+            dreamed = self._resample(ops, dreamed, self.sample_rate, sample_rate, n_excerpt)
             if sample_rate > self.sample_rate and params.init == "input":
                 # The band above the model's Nyquist (8 kHz for a 16 kHz network) is one the
                 # network can neither hear nor change: it passes through dry, so a cymbal keeps its air.
-                highs = np.concatenate(excerpts, axis=0) - _fit(
-                    resample(items, self.sample_rate, sample_rate), n_excerpt
-                )
+                highs = dry - self._resample(ops, items, self.sample_rate, sample_rate, n_excerpt)
         out = []
-        for i, dry in enumerate(excerpts):
-            wet = dreamed[i * n_channels : (i + 1) * n_channels]
+        for i in range(len(excerpts)):
+            rows = slice(i * n_channels, (i + 1) * n_channels)
+            wet = dreamed[rows]
             if params.envelope > 0 and params.init == "input":
                 window = max(1, int(round(ENVELOPE_SECONDS * sample_rate)))
-                wet = follow_envelope(wet, dry, params.envelope, window=window, max_gain_db=ENVELOPE_MAX_GAIN_DB)
+                wet = ops.follow_envelope(wet, dry[rows], params.envelope, window, ENVELOPE_MAX_GAIN_DB, floor=TINY)
             if highs is not None:
-                wet = wet + highs[i * n_channels : (i + 1) * n_channels]
+                wet = wet + highs[rows]
             if params.init == "noise" and n_fade > 0:
                 # each excerpt dreamed from its own noise: independent neighbours, crossfaded at equal power;
                 # on the grid's length (a one-shot's shorter excerpt is its start), and no lift on the
@@ -431,67 +436,20 @@ class Dreamer:
                 gain = uncorrelated_fade_gain(n_grid, n_fade, first=indices[i] == 0)
                 if n_valid is not None and valid[i] <= n_grid:
                     gain[n_grid - n_fade :] = 1.0
-                wet = wet * gain[:n_excerpt]
-            if params.mix < 1:
-                wet = params.mix * wet + (1 - params.mix) * (dry if params.init == "input" else 0.0)
-            out.append(wet.astype(np.float32))
-        return out
-
-    def _dream_excerpts_on_device(self, excerpts, indices, params, sample_rate, n_valid, levels) -> list:
-        """``dream_excerpts`` with its results left on the device (``on_device``): the steps of the host
-        path in the same order, over ``self.dsp``; only the model-rate items come back to the host once,
-        where the file's rate is not the model's (their levels and silence checks)."""
-        dsp = self.dsp
-        n_channels, n_excerpt = excerpts[0].shape
-        valid = [n_excerpt] * len(excerpts) if n_valid is None else list(n_valid)
-        host_items = np.concatenate(excerpts, axis=0).astype(np.float32)
-        dry = dsp.asarray(host_items)  # one upload: the follower, the mix and the resampler read it there
-        resampled = sample_rate != self.sample_rate
-        if resampled:
-            n_model = max(1, int(round(n_excerpt * self.sample_rate / sample_rate)))
-            model_items = _fit_on(dsp, dsp.resample(dry, self._plan(n_excerpt, sample_rate, self.sample_rate)), n_model)
-            host_items = dsp.to_numpy(model_items)
-        seeds = [(params.seed, k) for k in indices for _ in range(n_channels)]
-        n_grid, n_fade, _ = self.layout(sample_rate)
-        target = None
-        if params.mode == "target":
-            target = self._target_items(indices, n_excerpt, n_excerpt - n_fade, sample_rate, host_items.shape[-1],
-                                        n_channels)
-            if target is None:
-                raise ParameterError("mode=target needs a target sound: dreambridge dream IN --target TARGET.wav ...")
-        scale = host_items.shape[-1] / n_excerpt
-        item_valid = np.repeat([max(1, int(round(v * scale))) for v in valid], n_channels)
-        item_levels = None if levels is None else np.concatenate([np.asarray(v, np.float64) for v in levels])
-        dreamed = self._dream_items(host_items, seeds, params, target, item_valid, item_levels, on_device=True)
-        highs = None
-        if resampled:
-            back = self._plan(host_items.shape[-1], self.sample_rate, sample_rate)
-            dreamed = _fit_on(dsp, dsp.resample(dreamed, back), n_excerpt)
-            if sample_rate > self.sample_rate and params.init == "input":  # the band above the model's Nyquist
-                highs = dry - _fit_on(dsp, dsp.resample(model_items, back), n_excerpt)
-        out = []
-        for i in range(len(excerpts)):
-            rows = slice(i * n_channels, (i + 1) * n_channels)
-            wet = dreamed[rows]
-            if params.envelope > 0 and params.init == "input":
-                window = max(1, int(round(ENVELOPE_SECONDS * sample_rate)))
-                wet = dsp.follow_envelope(wet, dry[rows], params.envelope, window, ENVELOPE_MAX_GAIN_DB, floor=TINY)
-            if highs is not None:
-                wet = wet + highs[rows]
-            if params.init == "noise" and n_fade > 0:
-                gain = uncorrelated_fade_gain(n_grid, n_fade, first=indices[i] == 0)
-                if n_valid is not None and valid[i] <= n_grid:
-                    gain[n_grid - n_fade :] = 1.0
-                wet = wet * dsp.asarray(np.ascontiguousarray(gain[:n_excerpt]))
+                wet = wet * ops.asarray(gain[:n_excerpt])
             if params.mix < 1:
                 wet = params.mix * wet + (1 - params.mix) * (dry[rows] if params.init == "input" else 0.0)
-            out.append(dsp.as_float32(wet))
+            out.append(ops.as_float32(wet))
         return out
 
-    def _plan(self, n_in: int, rate_in: int, rate_out: int):
-        """``dsp.resample.polyphase_plan`` on the device, kept."""
-        return self.dsp.cached(("resample", n_in, rate_in, rate_out),
-                               lambda: tuple(self.dsp.asarray(a) for a in polyphase_plan(n_in, rate_in, rate_out)))
+    def _resample(self, ops, x, rate_in: int, rate_out: int, n: int):
+        """``x`` resampled and cut or padded to ``n`` samples: scipy's polyphase filter on the host
+        (``dsp.resample``), the same taps as a gather table on a device (``polyphase_plan``, kept)."""
+        if ops is NUMPY:
+            return _fit(ops, resample(x, rate_in, rate_out), n)
+        plan = ops.cached(("resample", x.shape[-1], rate_in, rate_out),
+                          lambda: tuple(ops.asarray(a) for a in polyphase_plan(x.shape[-1], rate_in, rate_out)))
+        return _fit(ops, ops.resample(x, plan), n)
 
     def render(self, read, write, n_total: int, n_channels: int, sample_rate: int, progress=None) -> RenderStats:
         """Dream a signal of ``n_total`` samples excerpt by excerpt in constant memory.
@@ -594,8 +552,6 @@ def _shipped_graphs(model):
     """``(ShippedGraphs, card)`` when ``model`` names a model directory that ships its dream-step
     graphs, built from the weights its card names; else ``None`` (a ``.onnx`` file, a loaded
     model, a model without ``graphs/``). Reads JSON and hashes files only: no torch."""
-    import os
-
     if not isinstance(model, (str, os.PathLike)) or str(model).endswith(".onnx"):
         return None
     from dreambridge.export.shipped import ShippedGraphs
@@ -615,13 +571,6 @@ def _shipped_graphs(model):
     return graphs, card
 
 
-def _fit(x: np.ndarray, n: int) -> np.ndarray:
-    """Crop or zero-pad the last axis to ``n`` samples."""
-    if x.shape[-1] >= n:
-        return x[..., :n]
-    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
-
-
-def _fit_on(ops, x, n: int):
-    """``_fit`` for an array of ``ops`` (a device tensor)."""
+def _fit(ops, x, n: int):
+    """Crop or zero-pad the last axis of an array of ``ops`` to ``n`` samples."""
     return x[..., :n] if x.shape[-1] >= n else ops.pad_last(x, 0, n - x.shape[-1])

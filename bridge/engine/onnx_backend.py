@@ -179,12 +179,6 @@ class NumpyDSP(NumpyOps):
     """The array ops of ``loop.dream_loop`` on numpy arrays: the shared definitions of
     ``dsp.ops`` (the same as ``TorchDSP``'s), plus FFT (scipy.fft, float32) and STFT."""
 
-    def asarray(self, a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a)
-
-    def to_numpy(self, a) -> np.ndarray:
-        return np.asarray(a)
-
     def rfft(self, x: np.ndarray) -> np.ndarray:
         return scipy.fft.rfft(x, axis=-1)
 

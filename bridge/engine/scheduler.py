@@ -59,25 +59,20 @@ class OverlapAdd:
 
     ``add(k, wet)`` places excerpt ``k`` (start ``k * hop``); ``pop(upto)`` returns the
     finished samples from the last pop up to ``upto`` (all excerpts covering them must
-    have been added), clipped to the ceiling, as numpy. With ``ops`` (a ``TorchDSP``) the
-    sums live on its device and take its tensors: only the finished samples come back.
+    have been added), clipped to the ceiling, as numpy. The sums are arrays of ``ops``
+    (default numpy; a ``TorchDSP``: they live on its device and take its tensors, and only
+    the finished samples come back).
     """
 
-    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int, ops=None):
+    def __init__(self, n_channels: int, n_excerpt: int, n_fade: int, ops=NUMPY):
         self.n_excerpt, self.n_fade, self.hop = n_excerpt, n_fade, n_excerpt - n_fade
         self.ops = ops
-        self.acc = self._zeros((n_channels, 0))
-        self.wsum = self._zeros((0,))
+        self.acc = ops.asarray(np.zeros((n_channels, 0), dtype=np.float64))
+        self.wsum = ops.asarray(np.zeros(0, dtype=np.float64))
         self.start = 0
-
-    def _zeros(self, shape):
-        zeros = np.zeros(shape, dtype=np.float64)
-        return zeros if self.ops is None else self.ops.asarray(zeros)
 
     def _extend(self, a, n: int):
         """``a`` with zeros appended along its last axis up to length ``n``."""
-        if self.ops is None:
-            return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n - a.shape[-1])])
         return self.ops.pad_last(a, 0, n - a.shape[-1])
 
     def add(self, k: int, wet) -> None:
@@ -87,27 +82,21 @@ class OverlapAdd:
         hi = lo + self.n_excerpt
         if hi > self.acc.shape[1]:
             self.acc, self.wsum = self._extend(self.acc, hi), self._extend(self.wsum, hi)
-        w = excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)
-        if self.ops is not None:
-            w = self.ops.cached(("ola", self.n_excerpt, self.n_fade, k == 0), lambda: self.ops.asarray(w))
-            wet = self.ops.as_float64(wet)
-        else:
-            wet = wet.astype(np.float64)
-        self.acc[:, lo:hi] += wet * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
+        w = self.ops.cached(("ola", self.n_excerpt, self.n_fade, k == 0),
+                            lambda: self.ops.asarray(excerpt_weight(self.n_excerpt, self.n_fade, first=k == 0)))
+        self.acc[:, lo:hi] += self.ops.as_float64(wet) * w  # in float64: x*w1 + x*w2 == x*(w1+w2) to the bit
         self.wsum[lo:hi] += w
 
     def pop(self, upto: int) -> np.ndarray:
         # Dividing by the summed weights (1 up to float32 rounding of the ramps) makes
         # unchanged excerpts reconstruct the input bit for bit.
         n = upto - self.start
-        ops = NUMPY if self.ops is None else self.ops
-        out = self.acc[:, :n] / ops.clamp_min(self.wsum[:n], 1e-12)
+        out = self.acc[:, :n] / self.ops.clamp_min(self.wsum[:n], 1e-12)
         if out.shape[1] < n:
             out = self._extend(out, n)
         self.acc, self.wsum = self.acc[:, n:], self.wsum[n:]
         self.start = upto
-        out = ops.finish_samples(out, db_to_gain(CEILING_DB))
-        return out if self.ops is None else self.ops.to_numpy(out)
+        return self.ops.to_numpy(self.ops.finish_samples(out, db_to_gain(CEILING_DB)))
 
 
 def finish_samples(out: np.ndarray) -> np.ndarray:
@@ -181,10 +170,8 @@ class ExcerptScheduler:
         ``levels[i]``: ``(n_channels,)`` peaks to dream excerpt ``i`` at (default: its own);
         ``on_device``: the results stay arrays of the dreamer's ``dsp`` (``Dreamer.dream_excerpts``)."""
         params = self.params_for(indices[0]) if params is None else params
-        if on_device:
-            return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels,
-                                               on_device=True)
-        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels)
+        return self.dreamer.dream_excerpts(excerpts, indices, params, self.sample_rate, n_valid, levels,
+                                           on_device=on_device)
 
     def add(self, k: int, wet: np.ndarray) -> None:
         """Overlap-add the dreamed excerpt ``k`` (a shorter one-shot excerpt is zero-padded)."""
