@@ -206,7 +206,8 @@ def test_a_render_finished_on_the_device_equals_the_host_render(tiny_model, rng,
     other = Dreamer(tiny_model, params.replace(seed=1), device="cpu", backend="torch").process(audio, SR)
     assert np.abs(other - expected).max() > 1e-2  # control: another seed is told apart at this tolerance
     # at another rate the excerpts are resampled on the device too (the plan of scipy's taps, summed in another
-    # order: float32 ulps; measured 1.0-1.5e-5 on the default preset at 48 and 22.05 kHz, where two seeds differ by 0.15)
+    # order: float32 ulps; measured 1.0-1.5e-5 on the default preset at 48 and 22.05 kHz, where two seeds
+    # differ by 0.15)
     audio48 = music_like(rng, 0.8, sample_rate=48000, n_channels=2)
     assert np.allclose(device.process(audio48, 48000), host.process(audio48, 48000), rtol=0, atol=1e-5)
 
